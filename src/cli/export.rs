@@ -1,0 +1,30 @@
+//! `kamlog export [--account A]`: the stored envelopes as JSONL, byte for byte as stored
+//! (canonical JSON), in position order.
+
+use crate::error::Error;
+use crate::store::Store;
+use std::io::Write;
+
+pub fn run(store: &Store, account: Option<&str>) -> Result<i32, Error> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let io = |e: std::io::Error| Error::Io(format!("cannot write the export: {e}"));
+    match account {
+        Some(a) => {
+            for p in store.account_positions(a)? {
+                let bytes = store
+                    .raw_at(p)?
+                    .ok_or_else(|| Error::Corrupt(format!("position {p} is missing")))?;
+                out.write_all(&bytes).and_then(|_| out.write_all(b"\n")).map_err(io)?;
+            }
+        }
+        None => {
+            for r in store.raw_from(1) {
+                let (_, bytes) = r?;
+                out.write_all(&bytes).and_then(|_| out.write_all(b"\n")).map_err(io)?;
+            }
+        }
+    }
+    out.flush().map_err(io)?;
+    Ok(0)
+}

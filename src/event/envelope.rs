@@ -1,0 +1,137 @@
+//! The envelope of SPEC 2.1: an event as submitted ([`NewEvent`]) and as stored
+//! ([`StoredEvent`]), and the sealing step that adds the store's fields and the hash chain.
+
+use super::json::envelope_hash;
+use super::payload::EventData;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+/// `prev_hash` of the first event of an account.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The store-assigned fields, when an exported event is imported again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreFields {
+    pub version: u64,
+    pub position: u64,
+    pub recorded_at: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// A validated event as submitted, before the store assigns its place.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// Lower-cased UUID.
+    pub event_id: String,
+    pub account_id: String,
+    pub occurred_at: DateTime<Utc>,
+    pub data: EventData,
+    /// The submitted envelope, normalised (`schema_version` written out, `event_id`
+    /// lower-cased), without store fields. Two submissions are "identical" when these match.
+    pub body: Map<String, Value>,
+    /// Present when the line was an exported, already-stored event.
+    pub restore: Option<StoreFields>,
+}
+
+impl NewEvent {
+    pub fn type_name(&self) -> &'static str {
+        self.data.type_name()
+    }
+
+    /// Adds the store's fields and the hash, giving the stored envelope.
+    pub fn seal(
+        &self,
+        version: u64,
+        position: u64,
+        recorded_at: &str,
+        prev_hash: &str,
+    ) -> SealedEvent {
+        let mut env = self.body.clone();
+        env.insert("version".into(), Value::from(version));
+        env.insert("position".into(), Value::from(position));
+        env.insert("recorded_at".into(), Value::String(recorded_at.to_string()));
+        env.insert("prev_hash".into(), Value::String(prev_hash.to_string()));
+        let hash = envelope_hash(&env);
+        env.insert("hash".into(), Value::String(hash.clone()));
+        SealedEvent {
+            json: serde_json::to_vec(&env).expect("a JSON map always serialises"),
+            hash,
+        }
+    }
+}
+
+/// A stored envelope in its canonical JSON bytes, with its hash.
+#[derive(Debug, Clone)]
+pub struct SealedEvent {
+    pub json: Vec<u8>,
+    pub hash: String,
+}
+
+/// Formats a system time as `recorded_at` (RFC 3339 UTC, microseconds).
+pub fn format_recorded_at(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// A stored event, decoded for folding.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub event_id: String,
+    pub account_id: String,
+    pub occurred_at: DateTime<Utc>,
+    pub recorded_at: DateTime<Utc>,
+    pub version: u64,
+    pub position: u64,
+    pub actor: Option<String>,
+    pub hash: String,
+    pub prev_hash: String,
+    pub data: EventData,
+}
+
+impl StoredEvent {
+    /// Decodes stored envelope bytes (trusted: written by this store).
+    pub fn decode(bytes: &[u8]) -> Result<StoredEvent, String> {
+        #[derive(Deserialize)]
+        struct Raw<'a> {
+            event_id: String,
+            account_id: String,
+            #[serde(rename = "type")]
+            type_name: &'a str,
+            occurred_at: &'a str,
+            recorded_at: &'a str,
+            version: u64,
+            position: u64,
+            #[serde(default)]
+            actor: Option<String>,
+            hash: String,
+            prev_hash: String,
+            #[serde(borrow)]
+            data: &'a serde_json::value::RawValue,
+        }
+        let raw: Raw = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        let ts = |s: &str| {
+            DateTime::parse_from_rfc3339(s)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|e| format!("bad timestamp {s}: {e}"))
+        };
+        let mut de = serde_json::Deserializer::from_str(raw.data.get());
+        let data = EventData::decode(raw.type_name, &mut de).map_err(|e| e.to_string())?;
+        Ok(StoredEvent {
+            occurred_at: ts(raw.occurred_at)?,
+            recorded_at: ts(raw.recorded_at)?,
+            event_id: raw.event_id,
+            account_id: raw.account_id,
+            version: raw.version,
+            position: raw.position,
+            actor: raw.actor,
+            hash: raw.hash,
+            prev_hash: raw.prev_hash,
+            data,
+        })
+    }
+
+    pub fn type_name(&self) -> &'static str {
+        self.data.type_name()
+    }
+}

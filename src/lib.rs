@@ -1,0 +1,28 @@
+//! # kamlog
+//!
+//! An event-sourced relationship history engine for key account management. Every
+//! interaction, stakeholder change, agreed objective and value milestone of a key account is
+//! an immutable event; the relationship stage, succession-risk coverage and value delivered
+//! against value promised are rebuilt from those events alone, as of any time.
+//!
+//! The path of an event through the crate:
+//!
+//! 1. [`event`] reads JSONL, checks each envelope and payload against the catalog (SPEC 2),
+//!    and produces typed [`event::NewEvent`]s; errors name the line, event, field and reason.
+//! 2. [`store`] appends them through a single writer thread: it validates each against the
+//!    account's history with the strict fold of [`model`], assigns gap-free positions and
+//!    versions, chains the hashes, writes one atomic sled batch per request and flushes
+//!    before it acknowledges (one flush shared by all waiting callers).
+//! 3. [`model`] folds an account's events into an [`model::AccountState`]; the same fold,
+//!    in its lenient mode, feeds every view.
+//!
+//! `src/main.rs` is only the command-line entry; [`cli`] holds one file per command.
+
+pub mod cli;
+pub mod error;
+pub mod event;
+pub mod model;
+pub mod store;
+
+pub use error::{Error, Result};
+pub use store::Store;

@@ -1,0 +1,149 @@
+//! `AccountState`: everything known about one key account, folded from its events.
+//!
+//! There is one fold, used two ways:
+//! - **strict**, by the store before it appends: every referential rule of SPEC 2.1 is checked
+//!   and a violation is returned as a [`RuleError`] naming the field and the reason;
+//! - **lenient**, by the views: the events selected at an as-of / known-at time may name ids
+//!   whose introducing event is not selected (late data, SPEC 3), so unknown ids are ignored and
+//!   the event is applied as far as it can be.
+//!
+//! Retracted events are never folded: [`fold_events`] drops them (and the retractions
+//! themselves) before folding, so every view ignores them, as SPEC 2.1 requires.
+
+mod fold;
+
+pub use fold::{fold_events, fold_strict, EventRef, RuleError};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+/// A customer stakeholder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stakeholder {
+    pub name: String,
+    pub title: Option<String>,
+    pub function: String,
+    pub level: String,
+    pub dmu_roles: Vec<String>,
+    pub influence: i64,
+    pub attitude: i64,
+    pub active: bool,
+    /// `occurred_at` of the `stakeholder_added`.
+    pub added_at: DateTime<Utc>,
+    pub departed_at: Option<DateTime<Utc>>,
+    /// Position of the event that departed it.
+    pub departed_position: Option<u64>,
+}
+
+/// A member of the supplier team.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub name: String,
+    pub function: String,
+    pub team_role: String,
+    pub active: bool,
+    pub successor: Option<String>,
+}
+
+/// One logged interaction (participants as known when folded).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Interaction {
+    pub id: String,
+    pub occurred_at: DateTime<Utc>,
+    pub position: u64,
+    pub members: Vec<String>,
+    pub stakeholders: Vec<String>,
+}
+
+/// An objective, proposed and perhaps agreed and closed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Objective {
+    pub title: String,
+    pub agreed: bool,
+    /// `achieved`, `abandoned` or `superseded` once closed.
+    pub outcome: Option<String>,
+}
+
+/// A value promise and what was delivered against it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Promise {
+    pub objective_id: Option<String>,
+    pub metric: String,
+    pub unit: String,
+    pub beneficiary: String,
+    pub promised: Decimal,
+    pub delivered: Decimal,
+    pub due_date: NaiveDate,
+    pub withdrawn: bool,
+}
+
+/// Money per currency.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Money {
+    pub revenue: Decimal,
+    pub gross_margin: Decimal,
+    pub investment: Decimal,
+    pub has_investment: bool,
+}
+
+/// A declared stage (`stage_assessed`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assessment {
+    pub stage: String,
+    pub occurred_at: DateTime<Utc>,
+    pub rationale: Option<String>,
+    pub position: u64,
+}
+
+/// A classification (`account_classified`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Classification {
+    pub attractiveness: i64,
+    pub business_strength: i64,
+    pub position: u64,
+}
+
+/// The state of one account after folding some of its events.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountState {
+    pub account_id: String,
+    /// Version of the last event folded (0 when none).
+    pub version: u64,
+    /// Position of the last event folded.
+    pub position: u64,
+    pub opened: bool,
+    pub closed: bool,
+    pub name: Option<String>,
+    pub tier: Option<String>,
+    pub classifications: Vec<Classification>,
+    pub assessments: Vec<Assessment>,
+    pub stakeholders: BTreeMap<String, Stakeholder>,
+    pub members: BTreeMap<String, Member>,
+    /// Standing relationships (member, stakeholder) → strength.
+    pub links: BTreeMap<(String, String), i64>,
+    pub interactions: Vec<Interaction>,
+    pub objectives: BTreeMap<String, Objective>,
+    pub plans: BTreeSet<String>,
+    pub promises: BTreeMap<String, Promise>,
+    pub money: BTreeMap<String, Money>,
+    /// Interaction ids ever logged (other kinds of id stay in their maps after they depart or
+    /// close, so those maps are their "ever used" record).
+    pub interaction_ids: HashSet<String>,
+    /// Every event of the account seen by the strict fold: event id → type (for retractions).
+    #[serde(skip)]
+    pub event_types: HashMap<String, &'static str>,
+    /// Event ids retracted so far.
+    #[serde(skip)]
+    pub retracted: HashSet<String>,
+}
+
+impl AccountState {
+    pub fn new(account_id: &str) -> Self {
+        AccountState {
+            account_id: account_id.to_string(),
+            ..Default::default()
+        }
+    }
+}

@@ -1,0 +1,306 @@
+//! The event store: an append-only log of sealed envelopes on sled.
+//!
+//! Durability and atomicity, the promises this module makes:
+//! - **One writer.** All appends go through one thread ([`writer`]), which assigns gap-free
+//!   global `position`s and per-account `version`s, validates each event with the strict fold
+//!   of [`crate::model`], and builds the hash chain.
+//! - **Atomic batches.** One append request (one account or several) becomes one
+//!   `sled::Batch` on one tree, which sled applies atomically, also across a crash: after a
+//!   restart either every event of the request is there, or none is.
+//! - **Durable before acknowledged.** The writer calls `flush` after applying a group of
+//!   requests and only then answers them. Requests that arrive while a flush runs wait and
+//!   share the next flush (group commit), so concurrent appenders pay for one fsync together.
+//! - **Readers never block the writer**: they read sled directly.
+//!
+//! Key layout (one tree, `log`; numbers big-endian so that byte order is numeric order):
+//! - `e` + position(u64)             → the stored envelope, canonical JSON
+//! - `s` + account + `/` + version   → position
+//! - `i` + event_id (36 bytes)       → position
+//! - `h` + account                   → head: version(u64) position(u64) hash(64 hex bytes)
+//!
+//! Other trees (`meta`, and those of later modules such as snapshots and the bus checkpoint)
+//! hold caches and progress markers, never the truth.
+
+mod lock;
+mod writer;
+
+pub use writer::{AppendOutcome, AppendedEvent};
+
+use crate::event::{StoredEvent, GENESIS_HASH};
+use crate::error::{Error, Result};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Largest number of events in one append request.
+pub const MAX_BATCH_EVENTS: usize = 100_000;
+
+/// The head of an account's stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    pub account_id: String,
+    pub version: u64,
+    pub position: u64,
+    pub hash: String,
+}
+
+/// The sled-backed event store. Cheap to clone; all clones share one writer.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: sled::Db,
+    log: sled::Tree,
+    writer: writer::WriterHandle,
+    dir: PathBuf,
+    _lock: lock::DirLock,
+}
+
+pub(crate) fn event_key(position: u64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = b'e';
+    k[1..].copy_from_slice(&position.to_be_bytes());
+    k
+}
+
+pub(crate) fn stream_prefix(account: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(account.len() + 2);
+    k.push(b's');
+    k.extend_from_slice(account.as_bytes());
+    k.push(b'/');
+    k
+}
+
+pub(crate) fn stream_key(account: &str, version: u64) -> Vec<u8> {
+    let mut k = stream_prefix(account);
+    k.extend_from_slice(&version.to_be_bytes());
+    k
+}
+
+pub(crate) fn id_key(event_id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(37);
+    k.push(b'i');
+    k.extend_from_slice(event_id.as_bytes());
+    k
+}
+
+pub(crate) fn head_key(account: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(account.len() + 1);
+    k.push(b'h');
+    k.extend_from_slice(account.as_bytes());
+    k
+}
+
+pub(crate) fn encode_head(version: u64, position: u64, hash: &str) -> Vec<u8> {
+    let mut v = Vec::with_capacity(80);
+    v.extend_from_slice(&version.to_be_bytes());
+    v.extend_from_slice(&position.to_be_bytes());
+    v.extend_from_slice(hash.as_bytes());
+    v
+}
+
+pub(crate) fn decode_head(account: &str, bytes: &[u8]) -> Result<Head> {
+    if bytes.len() != 80 {
+        return Err(Error::Corrupt(format!(
+            "head of account {account} is {} bytes, expected 80",
+            bytes.len()
+        )));
+    }
+    Ok(Head {
+        account_id: account.to_string(),
+        version: u64::from_be_bytes(bytes[0..8].try_into().expect("8 bytes")),
+        position: u64::from_be_bytes(bytes[8..16].try_into().expect("8 bytes")),
+        hash: String::from_utf8_lossy(&bytes[16..]).into_owned(),
+    })
+}
+
+fn be_u64(bytes: &[u8]) -> Result<u64> {
+    bytes
+        .try_into()
+        .map(u64::from_be_bytes)
+        .map_err(|_| Error::Corrupt(format!("expected an 8-byte number, found {} bytes", bytes.len())))
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `dir`. Fails with [`Error::InUse`] when another
+    /// process holds it.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Store> {
+        let dir = dir.as_ref().to_path_buf();
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::Io(format!("cannot create data directory {}: {e}", dir.display())))?;
+        let lock = lock::DirLock::acquire(&dir)?;
+        let db = open_sled(&dir.join("sled"))?;
+        let log = db
+            .open_tree("log")
+            .map_err(|e| Error::Storage(format!("cannot open the log tree: {e}")))?;
+        let writer = writer::spawn(db.clone(), log.clone())?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                db,
+                log,
+                writer,
+                dir,
+                _lock: lock,
+            }),
+        })
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// The sled database, for modules that keep their own trees (snapshots, bus checkpoint).
+    pub fn db(&self) -> &sled::Db {
+        &self.inner.db
+    }
+
+    /// Appends a batch atomically: every event is stored, or none. Returns once the events are
+    /// durable on disk. `expected_version` requires all events to belong to one account whose
+    /// current version it must equal.
+    pub fn append(
+        &self,
+        events: Vec<crate::event::NewEvent>,
+        expected_version: Option<u64>,
+    ) -> Result<AppendOutcome> {
+        self.inner.writer.append(events, expected_version)
+    }
+
+    /// The last global position (0 for an empty store).
+    pub fn last_position(&self) -> Result<u64> {
+        match self.inner.log.scan_prefix([b'e']).next_back() {
+            None => Ok(0),
+            Some(r) => {
+                let (k, _) = r.map_err(storage)?;
+                be_u64(&k[1..])
+            }
+        }
+    }
+
+    /// The stored envelope bytes at a position.
+    pub fn raw_at(&self, position: u64) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .inner
+            .log
+            .get(event_key(position))
+            .map_err(storage)?
+            .map(|v| v.to_vec()))
+    }
+
+    /// Iterates stored envelopes from a position on, in position order.
+    pub fn raw_from(
+        &self,
+        position: u64,
+    ) -> impl Iterator<Item = Result<(u64, sled::IVec)>> + '_ {
+        self.inner
+            .log
+            .range(event_key(position)..event_key(u64::MAX))
+            .map(|r| {
+                let (k, v) = r.map_err(storage)?;
+                Ok((be_u64(&k[1..])?, v))
+            })
+    }
+
+    /// Decoded events from a position on.
+    pub fn events_from(&self, position: u64) -> impl Iterator<Item = Result<StoredEvent>> + '_ {
+        self.raw_from(position).map(|r| {
+            let (p, bytes) = r?;
+            StoredEvent::decode(&bytes)
+                .map_err(|e| Error::Corrupt(format!("event at position {p} cannot be read: {e}")))
+        })
+    }
+
+    /// The heads of all accounts, sorted by account id.
+    pub fn heads(&self) -> Result<Vec<Head>> {
+        let mut out = Vec::new();
+        for r in self.inner.log.scan_prefix([b'h']) {
+            let (k, v) = r.map_err(storage)?;
+            let account = String::from_utf8_lossy(&k[1..]).into_owned();
+            out.push(decode_head(&account, &v)?);
+        }
+        Ok(out)
+    }
+
+    /// The head of one account, if it exists.
+    pub fn head(&self, account: &str) -> Result<Option<Head>> {
+        match self.inner.log.get(head_key(account)).map_err(storage)? {
+            None => Ok(None),
+            Some(v) => Ok(Some(decode_head(account, &v)?)),
+        }
+    }
+
+    /// Positions of an account's events, in version order.
+    pub fn account_positions(&self, account: &str) -> Result<Vec<u64>> {
+        self.inner
+            .log
+            .scan_prefix(stream_prefix(account))
+            .map(|r| be_u64(&r.map_err(storage)?.1))
+            .collect()
+    }
+
+    /// An account's events in version order.
+    pub fn account_events(&self, account: &str) -> Result<Vec<StoredEvent>> {
+        let mut out = Vec::new();
+        for p in self.account_positions(account)? {
+            let bytes = self
+                .raw_at(p)?
+                .ok_or_else(|| Error::Corrupt(format!("stream {account} points at missing position {p}")))?;
+            out.push(StoredEvent::decode(&bytes).map_err(|e| {
+                Error::Corrupt(format!("event at position {p} cannot be read: {e}"))
+            })?);
+        }
+        Ok(out)
+    }
+
+    /// The position of an event id, if stored.
+    pub fn position_of(&self, event_id: &str) -> Result<Option<u64>> {
+        match self
+            .inner
+            .log
+            .get(id_key(&event_id.to_ascii_lowercase()))
+            .map_err(storage)?
+        {
+            None => Ok(None),
+            Some(v) => Ok(Some(be_u64(&v)?)),
+        }
+    }
+
+    /// Number of entries of each index, for `verify`.
+    pub(crate) fn log_tree(&self) -> &sled::Tree {
+        &self.inner.log
+    }
+
+    /// Forces everything written so far to disk.
+    pub fn flush(&self) -> Result<()> {
+        self.inner.db.flush().map_err(storage)?;
+        Ok(())
+    }
+}
+
+pub(crate) fn storage(e: sled::Error) -> Error {
+    Error::Storage(e.to_string())
+}
+
+/// Genesis hash re-exported for the verifier.
+pub(crate) const GENESIS: &str = GENESIS_HASH;
+
+fn open_sled(path: &Path) -> Result<sled::Db> {
+    // sled panics on some corrupted files instead of returning an error; catch that so that a
+    // damaged store gives a clear message rather than a crash.
+    let p = path.to_path_buf();
+    let res = std::panic::catch_unwind(move || sled::Config::new().path(&p).open());
+    match res {
+        Ok(Ok(db)) => Ok(db),
+        Ok(Err(e)) => Err(Error::Storage(format!(
+            "cannot open the store at {}: {e}",
+            path.display()
+        ))),
+        Err(_) => Err(Error::Storage(format!(
+            "cannot open the store at {}: its files are damaged (sled panicked while recovering)",
+            path.display()
+        ))),
+    }
+}
+
+pub mod verify;

@@ -1,0 +1,523 @@
+//! The single writer thread: validation, position and version assignment, hash chaining, the
+//! atomic sled batch, and the group-committed flush.
+//!
+//! Callers send a request and block on its reply. The thread takes every request already
+//! waiting, applies each as its own atomic batch, then flushes once for the whole group and
+//! only then replies: an acknowledged event is on disk.
+//!
+//! The thread caches each touched account's strict [`AccountState`] and head so that
+//! validation does not re-read the stream. A request that fails part-way evicts the accounts
+//! it touched; they are rebuilt from the log on next use (the log is the truth).
+
+use super::*;
+use crate::error::Location;
+use crate::event::{format_recorded_at, NewEvent, StoredEvent};
+use crate::model::{fold_strict, AccountState, EventRef};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::mpsc;
+use std::sync::Mutex;
+
+/// One event of an append, as stored (or as found, for a duplicate).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendedEvent {
+    pub event_id: String,
+    pub account_id: String,
+    pub version: u64,
+    pub position: u64,
+    pub hash: String,
+    /// True when the event was already stored with identical content (a no-op).
+    pub duplicate: bool,
+}
+
+/// The result of an append.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppendOutcome {
+    pub events: Vec<AppendedEvent>,
+}
+
+impl AppendOutcome {
+    /// Events newly stored by this append.
+    pub fn stored(&self) -> usize {
+        self.events.iter().filter(|e| !e.duplicate).count()
+    }
+    /// Events that were already stored (idempotent repeats).
+    pub fn duplicates(&self) -> usize {
+        self.events.iter().filter(|e| e.duplicate).count()
+    }
+}
+
+struct Request {
+    events: Vec<NewEvent>,
+    expected: Option<u64>,
+    reply: mpsc::SyncSender<Result<AppendOutcome>>,
+}
+
+pub(crate) struct WriterHandle {
+    tx: Mutex<Option<mpsc::Sender<Request>>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl WriterHandle {
+    pub(crate) fn append(
+        &self,
+        events: Vec<NewEvent>,
+        expected: Option<u64>,
+    ) -> Result<AppendOutcome> {
+        let (reply, rx) = mpsc::sync_channel(1);
+        let tx = self
+            .tx
+            .lock()
+            .map_err(|_| Error::Storage("the writer lock is poisoned".into()))?
+            .clone()
+            .ok_or_else(|| Error::Storage("the store is closed".into()))?;
+        tx.send(Request {
+            events,
+            expected,
+            reply,
+        })
+        .map_err(|_| Error::Storage("the writer has stopped".into()))?;
+        rx.recv()
+            .map_err(|_| Error::Storage("the writer stopped before answering".into()))?
+    }
+}
+
+impl Drop for WriterHandle {
+    fn drop(&mut self) {
+        if let Ok(mut tx) = self.tx.lock() {
+            tx.take();
+        }
+        if let Ok(mut t) = self.thread.lock() {
+            if let Some(t) = t.take() {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+pub(crate) fn spawn(db: sled::Db, log: sled::Tree) -> Result<WriterHandle> {
+    let mut writer = Writer {
+        next_position: 0,
+        db,
+        log,
+        states: HashMap::new(),
+        last_recorded: DateTime::<Utc>::MIN_UTC,
+        poisoned: None,
+    };
+    writer.next_position = last_position(&writer.log)? + 1;
+    let (tx, rx) = mpsc::channel::<Request>();
+    let thread = std::thread::Builder::new()
+        .name("kamlog-writer".into())
+        .spawn(move || writer.run(rx))
+        .map_err(|e| Error::Io(format!("cannot start the writer thread: {e}")))?;
+    Ok(WriterHandle {
+        tx: Mutex::new(Some(tx)),
+        thread: Mutex::new(Some(thread)),
+    })
+}
+
+fn last_position(log: &sled::Tree) -> Result<u64> {
+    match log.scan_prefix([b'e']).next_back() {
+        None => Ok(0),
+        Some(r) => {
+            let (k, _) = r.map_err(storage)?;
+            be_u64(&k[1..])
+        }
+    }
+}
+
+/// The writer's view of one account: its strict state and chain head.
+struct Account {
+    state: AccountState,
+    head_hash: String,
+}
+
+struct Writer {
+    db: sled::Db,
+    log: sled::Tree,
+    next_position: u64,
+    states: HashMap<String, Account>,
+    last_recorded: DateTime<Utc>,
+    /// Set when a flush failed: durability can no longer be promised, so the writer refuses
+    /// further work until the store is reopened.
+    poisoned: Option<String>,
+}
+
+fn reject(index: usize, event_id: Option<&str>, field: &str, reason: impl Into<String>) -> Error {
+    Error::Rejected {
+        at: Location {
+            line: None,
+            index,
+            event_id: event_id.map(str::to_string),
+            field: field.to_string(),
+        },
+        reason: reason.into(),
+    }
+}
+
+impl Writer {
+    fn run(&mut self, rx: mpsc::Receiver<Request>) {
+        while let Ok(first) = rx.recv() {
+            let mut group = vec![first];
+            while group.len() < 4096 {
+                match rx.try_recv() {
+                    Ok(r) => group.push(r),
+                    Err(_) => break,
+                }
+            }
+            let now = Utc::now().max(self.last_recorded);
+            self.last_recorded = now;
+            let recorded_at = format_recorded_at(now);
+            let mut answers = Vec::with_capacity(group.len());
+            let mut wrote = false;
+            for req in group {
+                let res = match &self.poisoned {
+                    Some(why) => Err(Error::Storage(format!(
+                        "an earlier flush failed ({why}); reopen the store"
+                    ))),
+                    None => self.process(&req, &recorded_at),
+                };
+                wrote |= res.as_ref().is_ok_and(|o| o.stored() > 0);
+                answers.push((req.reply, res));
+            }
+            if wrote {
+                if let Err(e) = self.db.flush() {
+                    let why = e.to_string();
+                    self.poisoned = Some(why.clone());
+                    self.states.clear();
+                    for (_, res) in answers.iter_mut() {
+                        if res.as_ref().is_ok_and(|o| o.stored() > 0) {
+                            *res = Err(Error::Storage(format!(
+                                "the events could not be made durable: {why}"
+                            )));
+                        }
+                    }
+                }
+            }
+            for (reply, res) in answers {
+                let _ = reply.send(res);
+            }
+        }
+    }
+
+    fn load(&mut self, account: &str) -> Result<()> {
+        if self.states.contains_key(account) {
+            return Ok(());
+        }
+        let mut events = Vec::new();
+        for r in self.log.scan_prefix(stream_prefix(account)) {
+            let (_, p) = r.map_err(storage)?;
+            let p = be_u64(&p)?;
+            let bytes = self
+                .log
+                .get(event_key(p))
+                .map_err(storage)?
+                .ok_or_else(|| Error::Corrupt(format!("stream {account} points at missing position {p}")))?;
+            events.push(StoredEvent::decode(&bytes).map_err(|e| {
+                Error::Corrupt(format!("event at position {p} cannot be read: {e}"))
+            })?);
+        }
+        let refs: Vec<EventRef> = events.iter().map(EventRef::from).collect();
+        let state = fold_strict(account, &refs).map_err(|(i, e)| {
+            Error::Corrupt(format!(
+                "stored event at position {} of account {account} breaks a rule ({}: {})",
+                events[i].position, e.field, e.reason
+            ))
+        })?;
+        let head_hash = events
+            .last()
+            .map(|e| e.hash.clone())
+            .unwrap_or_else(|| GENESIS.to_string());
+        self.states
+            .insert(account.to_string(), Account { state, head_hash });
+        Ok(())
+    }
+
+    fn process(&mut self, req: &Request, recorded_at: &str) -> Result<AppendOutcome> {
+        let mut touched: Vec<String> = Vec::new();
+        let res = self.process_inner(req, recorded_at, &mut touched);
+        if res.is_err() {
+            for a in touched {
+                self.states.remove(&a);
+            }
+        }
+        res
+    }
+
+    fn stored_duplicate(&self, ev: &NewEvent) -> Result<Option<(u64, Value)>> {
+        let Some(p) = self.log.get(id_key(&ev.event_id)).map_err(storage)? else {
+            return Ok(None);
+        };
+        let p = be_u64(&p)?;
+        let bytes = self
+            .log
+            .get(event_key(p))
+            .map_err(storage)?
+            .ok_or_else(|| Error::Corrupt(format!("event id index points at missing position {p}")))?;
+        let v: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Corrupt(format!("event at position {p} cannot be read: {e}")))?;
+        Ok(Some((p, v)))
+    }
+
+    fn process_inner(
+        &mut self,
+        req: &Request,
+        recorded_at: &str,
+        touched: &mut Vec<String>,
+    ) -> Result<AppendOutcome> {
+        let events = &req.events;
+        if events.len() > MAX_BATCH_EVENTS {
+            return Err(reject(
+                MAX_BATCH_EVENTS,
+                None,
+                "",
+                format!(
+                    "a batch holds at most {MAX_BATCH_EVENTS} events; this one has {}",
+                    events.len()
+                ),
+            ));
+        }
+        if let Some(expected) = req.expected {
+            let Some(first) = events.first() else {
+                return Ok(AppendOutcome::default());
+            };
+            if let Some(other) = events.iter().find(|e| e.account_id != first.account_id) {
+                return Err(Error::Usage(format!(
+                    "an expected version applies to one account, but the batch holds {} and {}",
+                    first.account_id, other.account_id
+                )));
+            }
+            let actual = match self.log.get(head_key(&first.account_id)).map_err(storage)? {
+                None => 0,
+                Some(h) => decode_head(&first.account_id, &h)?.version,
+            };
+            if actual != expected {
+                // A retried request whose events are all stored already is a no-op success.
+                let mut all_dup = true;
+                for ev in events {
+                    match self.stored_duplicate(ev)? {
+                        Some((_, stored)) if same_content(&stored, &ev.body) => {}
+                        _ => all_dup = false,
+                    }
+                }
+                if !all_dup {
+                    return Err(Error::VersionConflict {
+                        account: first.account_id.clone(),
+                        expected,
+                        actual,
+                    });
+                }
+            }
+        }
+
+        let mut batch = sled::Batch::default();
+        let mut out = Vec::with_capacity(events.len());
+        let mut position = self.next_position;
+        // event id → index in this request, for repeats inside the request
+        let mut in_batch: HashMap<&str, usize> = HashMap::new();
+        // account → indices of its new events in this request, for retraction re-folds
+        let mut pending: HashMap<&str, Vec<usize>> = HashMap::new();
+        let mut assigned: Vec<Option<(u64, u64)>> = vec![None; events.len()];
+
+        for (i, ev) in events.iter().enumerate() {
+            let id = ev.event_id.as_str();
+            if let Some(&j) = in_batch.get(id) {
+                if events[j].body == ev.body {
+                    let mut dup = out
+                        .iter()
+                        .find(|o: &&AppendedEvent| o.event_id == id)
+                        .cloned()
+                        .expect("earlier event recorded");
+                    dup.duplicate = true;
+                    out.push(dup);
+                    continue;
+                }
+                return Err(reject(
+                    i,
+                    Some(id),
+                    "event_id",
+                    format!("the same event_id appears earlier in this batch (event #{}) with different content", j + 1),
+                ));
+            }
+            if let Some((p, stored)) = self.stored_duplicate(ev)? {
+                if same_content(&stored, &ev.body) {
+                    out.push(AppendedEvent {
+                        event_id: ev.event_id.clone(),
+                        account_id: ev.account_id.clone(),
+                        version: stored["version"].as_u64().unwrap_or(0),
+                        position: p,
+                        hash: stored["hash"].as_str().unwrap_or("").to_string(),
+                        duplicate: true,
+                    });
+                    in_batch.insert(id, i);
+                    continue;
+                }
+                return Err(reject(
+                    i,
+                    Some(id),
+                    "event_id",
+                    format!("conflict: event_id is already stored at position {p} with different content"),
+                ));
+            }
+
+            let account = ev.account_id.as_str();
+            if !touched.iter().any(|a| a == account) {
+                touched.push(account.to_string());
+            }
+            self.load(account)?;
+            let version = self.states[account].state.version + 1;
+            let ev_ref = EventRef {
+                event_id: id,
+                occurred_at: ev.occurred_at,
+                version,
+                position,
+                data: &ev.data,
+            };
+            if matches!(ev.data, crate::event::EventData::EventRetracted(_)) {
+                self.check_retraction(account, events, &pending, &assigned, ev_ref, i)?;
+            } else {
+                let acc = self.states.get_mut(account).expect("loaded");
+                acc.state
+                    .apply(ev_ref, true)
+                    .map_err(|e| reject(i, Some(id), &e.field, e.reason))?;
+            }
+
+            let acc = self.states.get_mut(account).expect("loaded");
+            let (recorded, prev) = (recorded_at, acc.head_hash.clone());
+            let sealed = match &ev.restore {
+                None => ev.seal(version, position, recorded, &prev),
+                Some(r) => {
+                    for (field, got, want) in [
+                        ("position", r.position, position),
+                        ("version", r.version, version),
+                    ] {
+                        if got != want {
+                            return Err(reject(i, Some(id), field, format!(
+                                "the exported event has {field} {got}, but this store would give it {want}; import an export into a fresh store, or remove the store fields (version, position, recorded_at, prev_hash, hash) to append it as new"
+                            )));
+                        }
+                    }
+                    if r.prev_hash != prev {
+                        return Err(reject(i, Some(id), "prev_hash", "does not match the hash of the account's previous event in this store"));
+                    }
+                    let sealed = ev.seal(version, position, &r.recorded_at, &prev);
+                    if sealed.hash != r.hash {
+                        return Err(reject(i, Some(id), "hash", format!(
+                            "does not match the event's content (computed {}); the exported event was altered", sealed.hash
+                        )));
+                    }
+                    sealed
+                }
+            };
+            acc.head_hash = sealed.hash.clone();
+            batch.insert(&event_key(position), sealed.json);
+            batch.insert(stream_key(account, version), &position.to_be_bytes());
+            batch.insert(id_key(id), &position.to_be_bytes());
+            batch.insert(head_key(account), encode_head(version, position, &sealed.hash));
+            out.push(AppendedEvent {
+                event_id: ev.event_id.clone(),
+                account_id: ev.account_id.clone(),
+                version,
+                position,
+                hash: sealed.hash,
+                duplicate: false,
+            });
+            assigned[i] = Some((version, position));
+            in_batch.insert(id, i);
+            pending.entry(account).or_default().push(i);
+            position += 1;
+        }
+        if position > self.next_position {
+            self.log.apply_batch(batch).map_err(storage)?;
+            self.next_position = position;
+        }
+        Ok(AppendOutcome { events: out })
+    }
+
+    /// A retraction is valid only if every later event of the account stays valid without its
+    /// target: re-fold the whole stream (stored + this request's) strictly with it applied.
+    fn check_retraction(
+        &mut self,
+        account: &str,
+        events: &[NewEvent],
+        pending: &HashMap<&str, Vec<usize>>,
+        assigned: &[Option<(u64, u64)>],
+        new: EventRef,
+        index: usize,
+    ) -> Result<()> {
+        // First the checks that need no re-fold (target exists, is not a retraction, ...).
+        {
+            let mut probe = self.states[account].state.clone();
+            probe
+                .apply(new, true)
+                .map_err(|e| reject(index, Some(new.event_id), &e.field, e.reason))?;
+        }
+        let mut stored = Vec::new();
+        for r in self.log.scan_prefix(stream_prefix(account)) {
+            let (_, p) = r.map_err(storage)?;
+            let p = be_u64(&p)?;
+            let bytes = self.log.get(event_key(p)).map_err(storage)?.ok_or_else(|| {
+                Error::Corrupt(format!("stream {account} points at missing position {p}"))
+            })?;
+            stored.push(StoredEvent::decode(&bytes).map_err(|e| {
+                Error::Corrupt(format!("event at position {p} cannot be read: {e}"))
+            })?);
+        }
+        let mut refs: Vec<EventRef> = stored.iter().map(EventRef::from).collect();
+        for &j in pending.get(account).map(Vec::as_slice).unwrap_or(&[]) {
+            let (version, position) = assigned[j].expect("assigned");
+            refs.push(EventRef {
+                event_id: &events[j].event_id,
+                occurred_at: events[j].occurred_at,
+                version,
+                position,
+                data: &events[j].data,
+            });
+        }
+        refs.push(new);
+        match fold_strict(account, &refs) {
+            Ok(state) => {
+                self.states.get_mut(account).expect("loaded").state = state;
+                Ok(())
+            }
+            Err((k, e)) if k == refs.len() - 1 => {
+                Err(reject(index, Some(new.event_id), &e.field, e.reason))
+            }
+            Err((k, e)) => Err(reject(
+                index,
+                Some(new.event_id),
+                "data.target_event_id",
+                format!(
+                    "retracting it would leave a later event invalid: version {} ({}, event {}): {}: {}",
+                    refs[k].version,
+                    refs[k].data.type_name(),
+                    refs[k].event_id,
+                    e.field,
+                    e.reason
+                ),
+            )),
+        }
+    }
+}
+
+/// Whether a stored envelope holds the same submitted content as a new event's body.
+fn same_content(stored: &Value, body: &serde_json::Map<String, Value>) -> bool {
+    let Value::Object(stored) = stored else {
+        return false;
+    };
+    let mut n = 0;
+    for (k, v) in stored {
+        if matches!(
+            k.as_str(),
+            "version" | "position" | "recorded_at" | "prev_hash" | "hash"
+        ) {
+            continue;
+        }
+        n += 1;
+        if body.get(k) != Some(v) {
+            return false;
+        }
+    }
+    n == body.len()
+}
