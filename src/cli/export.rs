@@ -9,6 +9,20 @@ pub fn run(store: &Store, account: Option<&str>) -> Result<i32, Error> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let io = |e: std::io::Error| Error::Io(format!("cannot write the export: {e}"));
+    // A closed pipe (`kamlog export | head`) is the reader's choice, not a failure.
+    let res = write_all(store, account, &mut out, io);
+    match res {
+        Err(Error::Io(m)) if m.contains("Broken pipe") => Ok(0),
+        other => other,
+    }
+}
+
+fn write_all(
+    store: &Store,
+    account: Option<&str>,
+    out: &mut impl Write,
+    io: impl Fn(std::io::Error) -> Error + Copy,
+) -> Result<i32, Error> {
     match account {
         Some(a) => {
             for p in store.account_positions(a)? {

@@ -329,3 +329,32 @@ pub fn event_type(name: &str) -> Option<&'static EventType> {
 pub fn type_names() -> Vec<&'static str> {
     EVENT_TYPES.iter().map(|t| t.name).collect()
 }
+
+/// A valid sample value of a kind (used by tests, fuzz seeds and documentation examples).
+pub fn sample_value(kind: Kind) -> serde_json::Value {
+    use serde_json::json;
+    match kind {
+        Kind::Text => json!("text"),
+        Kind::Id => json!("id-1"),
+        Kind::Uuid => json!("00000000-0000-4000-8000-000000000001"),
+        Kind::Enum(options) => json!(options[0]),
+        Kind::Int(lo, hi) => json!((lo + hi) / 2),
+        Kind::PositiveDecimal => json!("1250.50"),
+        Kind::Decimal => json!("-20.25"),
+        Kind::Date => json!("2024-02-29"),
+        Kind::Period => json!("2024-Q1"),
+        Kind::Currency => json!("EUR"),
+        Kind::IdList(_) => json!(["id-1", "id-2"]),
+        Kind::RoleList => json!(["champion", "decision_maker"]),
+        Kind::TextList => json!(["text"]),
+        Kind::Criteria => json!({"growth": 80}),
+    }
+}
+
+/// A `data` object of the type with every field (optional ones too) set to a sample value.
+pub fn example_data(et: &EventType) -> serde_json::Map<String, serde_json::Value> {
+    et.fields
+        .iter()
+        .map(|f| (f.name.to_string(), sample_value(f.kind)))
+        .collect()
+}
