@@ -23,6 +23,7 @@ pub mod error;
 pub mod event;
 pub mod model;
 pub mod store;
+pub mod workload;
 
 pub use error::{Error, Result};
 pub use store::Store;

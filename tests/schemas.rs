@@ -32,10 +32,17 @@ fn schemas_on_disk_match_the_catalog() {
     for (name, text) in &generated {
         let on_disk = std::fs::read_to_string(dir.join(name))
             .unwrap_or_else(|_| panic!("schemas/{name} is missing; run `kamlog schemas`"));
-        assert_eq!(&on_disk, text, "schemas/{name} differs from the catalog; run `kamlog schemas`");
+        assert_eq!(
+            &on_disk, text,
+            "schemas/{name} differs from the catalog; run `kamlog schemas`"
+        );
     }
     let count = std::fs::read_dir(&dir).unwrap().count();
-    assert_eq!(count, generated.len(), "schemas/ holds files the catalog does not generate");
+    assert_eq!(
+        count,
+        generated.len(),
+        "schemas/ holds files the catalog does not generate"
+    );
     assert_eq!(generated.len(), 26, "25 event types + the envelope");
 }
 
@@ -43,10 +50,19 @@ fn schemas_on_disk_match_the_catalog() {
 fn catalog_and_types_agree() {
     for et in EVENT_TYPES {
         let data = Value::Object(example_data(et));
-        let typed = EventData::decode(et.name, &data)
-            .unwrap_or_else(|e| panic!("{}: the Rust type rejects the catalog's fields: {e}", et.name));
+        let typed = EventData::decode(et.name, &data).unwrap_or_else(|e| {
+            panic!(
+                "{}: the Rust type rejects the catalog's fields: {e}",
+                et.name
+            )
+        });
         assert_eq!(typed.type_name(), et.name);
-        assert_eq!(typed.data_json(), data, "{}: a field was lost or added by the Rust type", et.name);
+        assert_eq!(
+            typed.data_json(),
+            data,
+            "{}: a field was lost or added by the Rust type",
+            et.name
+        );
         for f in et.fields {
             let mut partial = example_data(et);
             partial.remove(f.name);
@@ -62,7 +78,11 @@ fn catalog_and_types_agree() {
         }
         let mut extra = example_data(et);
         extra.insert("unexpected".into(), json!("x"));
-        assert!(EventData::decode(et.name, &Value::Object(extra)).is_err(), "{}: unknown field accepted", et.name);
+        assert!(
+            EventData::decode(et.name, &Value::Object(extra)).is_err(),
+            "{}: unknown field accepted",
+            et.name
+        );
     }
 }
 
@@ -100,7 +120,12 @@ fn maximal_examples_are_valid_for_both_validators() {
 
 #[test]
 fn validators_agree_on_bad_events() {
-    let base = |t: &str| envelope(t, Value::Object(example_data(kamlog::event::catalog::event_type(t).unwrap())));
+    let base = |t: &str| {
+        envelope(
+            t,
+            Value::Object(example_data(kamlog::event::catalog::event_type(t).unwrap())),
+        )
+    };
     let mut cases: Vec<(&str, Value)> = Vec::new();
     let mut set = |name: &'static str, t: &str, path: &[&str], v: Option<Value>| {
         let mut ev = base(t);
@@ -119,42 +144,217 @@ fn validators_agree_on_bad_events() {
         }
         cases.push((name, ev));
     };
-    set("negative amount", "value_delivered", &["data", "amount"], Some(json!("-5")));
-    set("zero amount", "value_delivered", &["data", "amount"], Some(json!("0.00")));
-    set("float amount", "value_delivered", &["data", "amount"], Some(json!("1e5")));
-    set("leading zero", "value_delivered", &["data", "amount"], Some(json!("012")));
-    set("too many digits", "value_delivered", &["data", "amount"], Some(json!("1234567890123456789")));
-    set("too many fraction digits", "value_delivered", &["data", "amount"], Some(json!("1.12345678901")));
-    set("number amount", "value_delivered", &["data", "amount"], Some(json!(5)));
-    set("influence 6", "stakeholder_added", &["data", "influence"], Some(json!(6)));
-    set("attitude -3", "stakeholder_added", &["data", "attitude"], Some(json!(-3)));
-    set("unknown role", "stakeholder_added", &["data", "dmu_roles"], Some(json!(["boss"])));
-    set("repeated role", "stakeholder_added", &["data", "dmu_roles"], Some(json!(["coach", "coach"])));
+    set(
+        "negative amount",
+        "value_delivered",
+        &["data", "amount"],
+        Some(json!("-5")),
+    );
+    set(
+        "zero amount",
+        "value_delivered",
+        &["data", "amount"],
+        Some(json!("0.00")),
+    );
+    set(
+        "float amount",
+        "value_delivered",
+        &["data", "amount"],
+        Some(json!("1e5")),
+    );
+    set(
+        "leading zero",
+        "value_delivered",
+        &["data", "amount"],
+        Some(json!("012")),
+    );
+    set(
+        "too many digits",
+        "value_delivered",
+        &["data", "amount"],
+        Some(json!("1234567890123456789")),
+    );
+    set(
+        "too many fraction digits",
+        "value_delivered",
+        &["data", "amount"],
+        Some(json!("1.12345678901")),
+    );
+    set(
+        "number amount",
+        "value_delivered",
+        &["data", "amount"],
+        Some(json!(5)),
+    );
+    set(
+        "influence 6",
+        "stakeholder_added",
+        &["data", "influence"],
+        Some(json!(6)),
+    );
+    set(
+        "attitude -3",
+        "stakeholder_added",
+        &["data", "attitude"],
+        Some(json!(-3)),
+    );
+    set(
+        "unknown role",
+        "stakeholder_added",
+        &["data", "dmu_roles"],
+        Some(json!(["boss"])),
+    );
+    set(
+        "repeated role",
+        "stakeholder_added",
+        &["data", "dmu_roles"],
+        Some(json!(["coach", "coach"])),
+    );
     set("missing name", "stakeholder_added", &["data", "name"], None);
-    set("empty name", "stakeholder_added", &["data", "name"], Some(json!("")));
-    set("unknown data field", "account_closed", &["data", "whatever"], Some(json!("x")));
-    set("unknown envelope field", "account_closed", &["extra"], Some(json!("x")));
-    set("bad account id", "account_closed", &["account_id"], Some(json!("acme.eu")));
-    set("account id with space", "account_closed", &["account_id"], Some(json!("acme eu")));
-    set("bad uuid", "account_closed", &["event_id"], Some(json!("not-a-uuid")));
-    set("timestamp without zone", "account_closed", &["occurred_at"], Some(json!("2025-03-01T09:30:00")));
-    set("timestamp with offset", "account_closed", &["occurred_at"], Some(json!("2025-03-01T09:30:00+02:00")));
-    set("schema_version 0", "account_closed", &["schema_version"], Some(json!(0)));
-    set("schema_version 2", "account_closed", &["schema_version"], Some(json!(2)));
-    set("empty participants", "interaction_logged", &["data", "supplier_participants"], Some(json!([])));
-    set("bad id", "interaction_logged", &["data", "interaction_id"], Some(json!("has space")));
-    set("bad channel", "interaction_logged", &["data", "channel"], Some(json!("fax")));
-    set("bad period", "revenue_recorded", &["data", "period"], Some(json!("2024-Q5")));
-    set("bad month", "revenue_recorded", &["data", "period"], Some(json!("2024-13")));
-    set("bad currency", "revenue_recorded", &["data", "currency"], Some(json!("eur")));
-    set("bad date", "value_promised", &["data", "due_date"], Some(json!("2024-02-30")));
-    set("horizon 11", "plan_agreed", &["data", "horizon_years"], Some(json!(11)));
-    set("criteria 101", "account_classified", &["data", "criteria"], Some(json!({"g": 101})));
-    set("update with no change", "stakeholder_updated", &["data"], Some(json!({"stakeholder_id": "s-1"})));
-    set("revision with no change", "value_promise_revised", &["data"], Some(json!({"promise_id": "p", "reason": "r"})));
-    set("data not an object", "account_closed", &["data"], Some(json!([])));
-    set("unknown type", "account_closed", &["type"], Some(json!("account_merged")));
-    set("null actor", "account_closed", &["actor"], Some(Value::Null));
+    set(
+        "empty name",
+        "stakeholder_added",
+        &["data", "name"],
+        Some(json!("")),
+    );
+    set(
+        "unknown data field",
+        "account_closed",
+        &["data", "whatever"],
+        Some(json!("x")),
+    );
+    set(
+        "unknown envelope field",
+        "account_closed",
+        &["extra"],
+        Some(json!("x")),
+    );
+    set(
+        "bad account id",
+        "account_closed",
+        &["account_id"],
+        Some(json!("acme.eu")),
+    );
+    set(
+        "account id with space",
+        "account_closed",
+        &["account_id"],
+        Some(json!("acme eu")),
+    );
+    set(
+        "bad uuid",
+        "account_closed",
+        &["event_id"],
+        Some(json!("not-a-uuid")),
+    );
+    set(
+        "timestamp without zone",
+        "account_closed",
+        &["occurred_at"],
+        Some(json!("2025-03-01T09:30:00")),
+    );
+    set(
+        "timestamp with offset",
+        "account_closed",
+        &["occurred_at"],
+        Some(json!("2025-03-01T09:30:00+02:00")),
+    );
+    set(
+        "schema_version 0",
+        "account_closed",
+        &["schema_version"],
+        Some(json!(0)),
+    );
+    set(
+        "schema_version 2",
+        "account_closed",
+        &["schema_version"],
+        Some(json!(2)),
+    );
+    set(
+        "empty participants",
+        "interaction_logged",
+        &["data", "supplier_participants"],
+        Some(json!([])),
+    );
+    set(
+        "bad id",
+        "interaction_logged",
+        &["data", "interaction_id"],
+        Some(json!("has space")),
+    );
+    set(
+        "bad channel",
+        "interaction_logged",
+        &["data", "channel"],
+        Some(json!("fax")),
+    );
+    set(
+        "bad period",
+        "revenue_recorded",
+        &["data", "period"],
+        Some(json!("2024-Q5")),
+    );
+    set(
+        "bad month",
+        "revenue_recorded",
+        &["data", "period"],
+        Some(json!("2024-13")),
+    );
+    set(
+        "bad currency",
+        "revenue_recorded",
+        &["data", "currency"],
+        Some(json!("eur")),
+    );
+    set(
+        "bad date",
+        "value_promised",
+        &["data", "due_date"],
+        Some(json!("2024-02-30")),
+    );
+    set(
+        "horizon 11",
+        "plan_agreed",
+        &["data", "horizon_years"],
+        Some(json!(11)),
+    );
+    set(
+        "criteria 101",
+        "account_classified",
+        &["data", "criteria"],
+        Some(json!({"g": 101})),
+    );
+    set(
+        "update with no change",
+        "stakeholder_updated",
+        &["data"],
+        Some(json!({"stakeholder_id": "s-1"})),
+    );
+    set(
+        "revision with no change",
+        "value_promise_revised",
+        &["data"],
+        Some(json!({"promise_id": "p", "reason": "r"})),
+    );
+    set(
+        "data not an object",
+        "account_closed",
+        &["data"],
+        Some(json!([])),
+    );
+    set(
+        "unknown type",
+        "account_closed",
+        &["type"],
+        Some(json!("account_merged")),
+    );
+    set(
+        "null actor",
+        "account_closed",
+        &["actor"],
+        Some(Value::Null),
+    );
     for (name, ev) in cases {
         assert_eq!(both(&ev), (false, false), "{name}: {ev}");
     }
@@ -166,13 +366,20 @@ fn every_replay_event_is_valid_for_the_independent_validator() {
     let mut checked = 0;
     for dir in std::fs::read_dir(root().join("replays")).unwrap() {
         let path = dir.unwrap().path().join("events.jsonl");
-        let Ok(text) = std::fs::read_to_string(&path) else { continue };
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
         for (i, line) in text.lines().enumerate() {
             let ev: Value = serde_json::from_str(line).unwrap();
             let t = ev["type"].as_str().unwrap();
             let schema = validator(&type_schema(t).unwrap());
             let errors: Vec<String> = schema.iter_errors(&ev).map(|e| e.to_string()).collect();
-            assert!(errors.is_empty(), "{}:{}: {errors:?}", path.display(), i + 1);
+            assert!(
+                errors.is_empty(),
+                "{}:{}: {errors:?}",
+                path.display(),
+                i + 1
+            );
             assert!(envelope.is_valid(&ev), "{}:{}", path.display(), i + 1);
             assert!(parse_line(line).is_ok(), "{}:{}", path.display(), i + 1);
             checked += 1;

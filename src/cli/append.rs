@@ -47,14 +47,27 @@ fn report(outcome: &AppendOutcome, json: bool) {
         let events: Vec<_> = outcome
             .events
             .iter()
-            .map(|e| serde_json::json!({
-                "event_id": e.event_id, "account_id": e.account_id, "version": e.version,
-                "position": e.position, "hash": e.hash, "duplicate": e.duplicate,
-            }))
+            .map(|e| {
+                serde_json::json!({
+                    "event_id": e.event_id, "account_id": e.account_id, "version": e.version,
+                    "position": e.position, "hash": e.hash, "duplicate": e.duplicate,
+                })
+            })
             .collect();
-        println!("{}", serde_json::json!({"stored": stored, "duplicates": dups, "events": events}));
+        println!(
+            "{}",
+            serde_json::json!({"stored": stored, "duplicates": dups, "events": events})
+        );
     } else {
-        print_summary(stored, dups, outcome.events.iter().filter(|e| !e.duplicate).map(|e| e.position));
+        print_summary(
+            stored,
+            dups,
+            outcome
+                .events
+                .iter()
+                .filter(|e| !e.duplicate)
+                .map(|e| e.position),
+        );
     }
 }
 
@@ -64,8 +77,16 @@ fn print_summary(stored: usize, dups: usize, positions: impl Iterator<Item = u64
         lo = lo.min(p);
         hi = hi.max(p);
     }
-    let range = if stored > 0 { format!(" at positions {lo}–{hi}") } else { String::new() };
-    let dup = if dups > 0 { format!("; {dups} already stored (identical, skipped)") } else { String::new() };
+    let range = if stored > 0 {
+        format!(" at positions {lo}–{hi}")
+    } else {
+        String::new()
+    };
+    let dup = if dups > 0 {
+        format!("; {dups} already stored (identical, skipped)")
+    } else {
+        String::new()
+    };
     println!("stored {stored} event(s){range}{dup}");
 }
 
@@ -75,14 +96,24 @@ pub fn append(store: &Store, file: &str, expected: Option<u64>, json: bool) -> R
     } else {
         read_all(open(Path::new(file))?)?
     };
-    let outcome = store.append(events, expected).map_err(|e| e.with_lines(&lines))?;
+    let outcome = store
+        .append(events, expected)
+        .map_err(|e| e.with_lines(&lines))?;
     report(&outcome, json);
     Ok(0)
 }
 
-pub fn import(store: &Store, file: &Path, batch_size: usize, expected: Option<u64>, json: bool) -> Result<i32, Error> {
+pub fn import(
+    store: &Store,
+    file: &Path,
+    batch_size: usize,
+    expected: Option<u64>,
+    json: bool,
+) -> Result<i32, Error> {
     if batch_size == 0 || batch_size > MAX_BATCH_EVENTS {
-        return Err(Error::Usage(format!("--batch-size must be 1 to {MAX_BATCH_EVENTS}")));
+        return Err(Error::Usage(format!(
+            "--batch-size must be 1 to {MAX_BATCH_EVENTS}"
+        )));
     }
     // Pass 1: check the shape of every line, so that a malformed file stores nothing.
     let mut errors = Vec::new();
@@ -114,11 +145,16 @@ pub fn import(store: &Store, file: &Path, batch_size: usize, expected: Option<u6
         if n > MAX_LISTED_ERRORS {
             eprintln!("kamlog: … and {} more", n - MAX_LISTED_ERRORS);
         }
-        eprintln!("kamlog: import rejected: {n} bad line(s) in {}; nothing was stored", file.display());
+        eprintln!(
+            "kamlog: import rejected: {n} bad line(s) in {}; nothing was stored",
+            file.display()
+        );
         return Ok(1);
     }
     if expected.is_some() && accounts.len() > 1 {
-        return Err(Error::Usage("--expected-version needs a file with a single account".into()));
+        return Err(Error::Usage(
+            "--expected-version needs a file with a single account".into(),
+        ));
     }
     if expected.is_some() && total > batch_size {
         return Err(Error::Usage(format!(
@@ -170,11 +206,14 @@ pub fn import(store: &Store, file: &Path, batch_size: usize, expected: Option<u6
         flush(&mut batch, &mut lines)?;
     }
     if json {
-        println!("{}", serde_json::json!({
-            "stored": stored, "duplicates": dups,
-            "first_position": if stored > 0 { Some(lo) } else { None },
-            "last_position": if stored > 0 { Some(hi) } else { None },
-        }));
+        println!(
+            "{}",
+            serde_json::json!({
+                "stored": stored, "duplicates": dups,
+                "first_position": if stored > 0 { Some(lo) } else { None },
+                "last_position": if stored > 0 { Some(hi) } else { None },
+            })
+        );
     } else {
         print_summary(stored, dups, [lo, hi].into_iter().filter(|_| stored > 0));
     }

@@ -29,13 +29,17 @@ fn write_all(
                 let bytes = store
                     .raw_at(p)?
                     .ok_or_else(|| Error::Corrupt(format!("position {p} is missing")))?;
-                out.write_all(&bytes).and_then(|_| out.write_all(b"\n")).map_err(io)?;
+                out.write_all(&bytes)
+                    .and_then(|_| out.write_all(b"\n"))
+                    .map_err(io)?;
             }
         }
         None => {
             for r in store.raw_from(1) {
                 let (_, bytes) = r?;
-                out.write_all(&bytes).and_then(|_| out.write_all(b"\n")).map_err(io)?;
+                out.write_all(&bytes)
+                    .and_then(|_| out.write_all(b"\n"))
+                    .map_err(io)?;
             }
         }
     }

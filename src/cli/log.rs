@@ -22,8 +22,12 @@ pub fn run(
             return Err(Error::Usage(format!("--type {t}: unknown event type")));
         }
     }
-    let since = since.map(|s| super::parse_time_arg("--since", s)).transpose()?;
-    let until = until.map(|s| super::parse_time_arg("--until", s)).transpose()?;
+    let since = since
+        .map(|s| super::parse_time_arg("--since", s))
+        .transpose()?;
+    let until = until
+        .map(|s| super::parse_time_arg("--until", s))
+        .transpose()?;
     let events = store.account_events(account)?;
     let mut rows = Vec::new();
     for e in &events {
@@ -45,9 +49,15 @@ pub fn run(
                 "data": e.data.data_json(),
             }))
             .collect();
-        println!("{}", serde_json::json!({"account_id": account, "events": list}));
+        println!(
+            "{}",
+            serde_json::json!({"account_id": account, "events": list})
+        );
     } else {
-        println!("{:>5}  {:>8}  {:<20}  {:<24}  event", "ver", "position", "occurred_at", "type");
+        println!(
+            "{:>5}  {:>8}  {:<20}  {:<24}  event",
+            "ver", "position", "occurred_at", "type"
+        );
         for e in rows {
             println!(
                 "{:>5}  {:>8}  {:<20}  {:<24}  {}",

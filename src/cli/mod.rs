@@ -14,10 +14,19 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "kamlog", version, about = "Event-sourced relationship history for key account management")]
+#[command(
+    name = "kamlog",
+    version,
+    about = "Event-sourced relationship history for key account management"
+)]
 pub struct Cli {
     /// The data directory (the embedded sled store), created on first use.
-    #[arg(long, global = true, env = "KAMLOG_DATA", default_value = "./kamlog-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "KAMLOG_DATA",
+        default_value = "./kamlog-data"
+    )]
     pub data: PathBuf,
     /// Machine-readable JSON output.
     #[arg(long, global = true)]
@@ -101,11 +110,18 @@ fn run(cli: Cli) -> Result<i32, Error> {
     let json = cli.json;
     match cli.command {
         Command::Schemas { dir } => schemas::run(&dir),
-        Command::Append { file, expected_version } => {
+        Command::Append {
+            file,
+            expected_version,
+        } => {
             let store = Store::open(&cli.data)?;
             append::append(&store, &file, expected_version, json)
         }
-        Command::Import { file, batch_size, expected_version } => {
+        Command::Import {
+            file,
+            batch_size,
+            expected_version,
+        } => {
             let store = Store::open(&cli.data)?;
             append::import(&store, &file, batch_size, expected_version, json)
         }
@@ -113,9 +129,21 @@ fn run(cli: Cli) -> Result<i32, Error> {
             let store = Store::open(&cli.data)?;
             export::run(&store, account.as_deref())
         }
-        Command::Log { account, type_name, since, until } => {
+        Command::Log {
+            account,
+            type_name,
+            since,
+            until,
+        } => {
             let store = Store::open(&cli.data)?;
-            log::run(&store, &account, type_name.as_deref(), since.as_deref(), until.as_deref(), json)
+            log::run(
+                &store,
+                &account,
+                type_name.as_deref(),
+                since.as_deref(),
+                until.as_deref(),
+                json,
+            )
         }
         Command::Verify => {
             let store = Store::open(&cli.data)?;
@@ -132,5 +160,9 @@ pub(crate) fn parse_time_arg(flag: &str, s: &str) -> Result<chrono::DateTime<chr
     }
     chrono::DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&chrono::Utc))
-        .map_err(|e| Error::Usage(format!("{flag} {s}: not an RFC 3339 time such as 2025-06-30T00:00:00Z ({e})")))
+        .map_err(|e| {
+            Error::Usage(format!(
+                "{flag} {s}: not an RFC 3339 time such as 2025-06-30T00:00:00Z ({e})"
+            ))
+        })
 }

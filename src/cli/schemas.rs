@@ -5,11 +5,13 @@ use crate::event::schema::all_schemas;
 use std::path::Path;
 
 pub fn run(dir: &Path) -> Result<i32, Error> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::Io(format!("cannot create {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::Io(format!("cannot create {}: {e}", dir.display())))?;
     let all = all_schemas();
     for (name, text) in &all {
         let path = dir.join(name);
-        std::fs::write(&path, text).map_err(|e| Error::Io(format!("cannot write {}: {e}", path.display())))?;
+        std::fs::write(&path, text)
+            .map_err(|e| Error::Io(format!("cannot write {}: {e}", path.display())))?;
     }
     println!("wrote {} schemas to {}", all.len(), dir.display());
     Ok(0)

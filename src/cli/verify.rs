@@ -17,7 +17,10 @@ pub fn run(store: &Store, json: bool) -> Result<i32, Error> {
     match &r.first_break {
         None => {
             if !json {
-                println!("ok: {} events in {} accounts; every hash, version and position checks out", r.events, r.accounts);
+                println!(
+                    "ok: {} events in {} accounts; every hash, version and position checks out",
+                    r.events, r.accounts
+                );
             }
             Ok(0)
         }

@@ -1,7 +1,6 @@
 //! The envelope of SPEC 2.1: an event as submitted ([`NewEvent`]) and as stored
 //! ([`StoredEvent`]), and the sealing step that adds the store's fields and the hash chain.
 
-use super::json::envelope_hash;
 use super::payload::EventData;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
@@ -41,6 +40,10 @@ impl NewEvent {
     }
 
     /// Adds the store's fields and the hash, giving the stored envelope.
+    ///
+    /// The canonical JSON is written once: top-level fields in key order, with the split
+    /// where `hash` belongs remembered. The bytes without `hash` are what the hash covers;
+    /// the stored bytes are the same with `"hash":"…",` spliced in at that split.
     pub fn seal(
         &self,
         version: u64,
@@ -48,17 +51,45 @@ impl NewEvent {
         recorded_at: &str,
         prev_hash: &str,
     ) -> SealedEvent {
-        let mut env = self.body.clone();
-        env.insert("version".into(), Value::from(version));
-        env.insert("position".into(), Value::from(position));
-        env.insert("recorded_at".into(), Value::String(recorded_at.to_string()));
-        env.insert("prev_hash".into(), Value::String(prev_hash.to_string()));
-        let hash = envelope_hash(&env);
-        env.insert("hash".into(), Value::String(hash.clone()));
-        SealedEvent {
-            json: serde_json::to_vec(&env).expect("a JSON map always serialises"),
-            hash,
+        let store_fields = [
+            ("position", Value::from(position)),
+            ("prev_hash", Value::String(prev_hash.to_string())),
+            ("recorded_at", Value::String(recorded_at.to_string())),
+            ("version", Value::from(version)),
+        ];
+        let mut fields: Vec<(&str, &Value)> = self
+            .body
+            .iter()
+            .map(|(k, v)| (k.as_str(), v))
+            .chain(store_fields.iter().map(|(k, v)| (*k, v)))
+            .collect();
+        fields.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut out = Vec::with_capacity(512);
+        out.push(b'{');
+        let mut split = None;
+        for (k, v) in fields {
+            if split.is_none() && k > "hash" {
+                split = Some(out.len());
+            }
+            // Keys are ASCII field names; values are canonical through serde_json's writer
+            // (see `json`).
+            out.push(b'"');
+            out.extend_from_slice(k.as_bytes());
+            out.extend_from_slice(b"\":");
+            serde_json::to_writer(&mut out, v).expect("a JSON value always serialises");
+            out.push(b',');
         }
+        let last = out.len() - 1;
+        out[last] = b'}';
+        let hash = super::json::sha256_hex(&out);
+        let split = split.unwrap_or(last);
+        let mut json = Vec::with_capacity(out.len() + 76);
+        json.extend_from_slice(&out[..split]);
+        json.extend_from_slice(b"\"hash\":\"");
+        json.extend_from_slice(hash.as_bytes());
+        json.extend_from_slice(b"\",");
+        json.extend_from_slice(&out[split..]);
+        SealedEvent { json, hash }
     }
 }
 

@@ -27,7 +27,9 @@ pub enum JsonError {
 /// Parses one JSON document, rejecting duplicate object keys and floating-point numbers.
 pub fn parse_strict(text: &str) -> Result<Value, JsonError> {
     let mut de = serde_json::Deserializer::from_str(text);
-    let v = de::Deserialize::deserialize(&mut de).map(|v: StrictValue| v).map_err(classify)?;
+    let v = de::Deserialize::deserialize(&mut de)
+        .map(|v: StrictValue| v)
+        .map_err(classify)?;
     de.end().map_err(classify)?;
     Ok(v.0)
 }
@@ -167,7 +169,10 @@ mod tests {
             parse_strict(r#"{"a":{"amount":1.5}}"#),
             Err(JsonError::Float("1.5".into()))
         );
-        assert!(matches!(parse_strict("{\"a\":1} x"), Err(JsonError::Syntax(_))));
+        assert!(matches!(
+            parse_strict("{\"a\":1} x"),
+            Err(JsonError::Syntax(_))
+        ));
         let deep = "[".repeat(10_000) + &"]".repeat(10_000);
         assert!(matches!(parse_strict(&deep), Err(JsonError::Syntax(_))));
     }

@@ -92,24 +92,46 @@ impl<R: BufRead> Iterator for JsonlReader<R> {
             self.line += 1;
             let n = self.line;
             if too_long {
-                return Some((n, Err(located(n, None, "", format!(
+                return Some((
+                    n,
+                    Err(located(
+                        n,
+                        None,
+                        "",
+                        format!(
                     "line is longer than {MAX_LINE_BYTES} bytes; that is the limit for one event"
-                )))));
+                ),
+                    )),
+                ));
             }
             let text = match std::str::from_utf8(&self.buf) {
                 Ok(t) => t,
                 Err(e) => {
-                    return Some((n, Err(located(n, None, "", format!(
-                        "not valid UTF-8 (at byte {} of the line)",
-                        e.valid_up_to() + 1
-                    )))))
+                    return Some((
+                        n,
+                        Err(located(
+                            n,
+                            None,
+                            "",
+                            format!(
+                                "not valid UTF-8 (at byte {} of the line)",
+                                e.valid_up_to() + 1
+                            ),
+                        )),
+                    ))
                 }
             };
             // A CRLF line ending leaves '\r', which is JSON whitespace; blank lines are skipped.
-            if text.trim_matches(|c| c == ' ' || c == '\t' || c == '\r').is_empty() {
+            if text
+                .trim_matches(|c| c == ' ' || c == '\t' || c == '\r')
+                .is_empty()
+            {
                 continue;
             }
-            return Some((n, parse_line(text).map_err(|(id, e)| located(n, id, &e.field, e.reason))));
+            return Some((
+                n,
+                parse_line(text).map_err(|(id, e)| located(n, id, &e.field, e.reason)),
+            ));
         }
     }
 }

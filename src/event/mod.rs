@@ -17,5 +17,7 @@ pub mod payload;
 pub mod schema;
 pub mod validate;
 
-pub use envelope::{format_recorded_at, NewEvent, SealedEvent, StoreFields, StoredEvent, GENESIS_HASH};
+pub use envelope::{
+    format_recorded_at, NewEvent, SealedEvent, StoreFields, StoredEvent, GENESIS_HASH,
+};
 pub use payload::EventData;

@@ -76,8 +76,15 @@ payload!(TeamMemberAssigned {
     expertise: Option<Vec<String>>,
 });
 payload!(TeamMemberDeparted { member_id: String, reason: Option<String> });
-payload!(SuccessorDesignated { member_id: String, successor_id: String });
-payload!(RelationshipLinked { member_id: String, stakeholder_id: String, strength: i64 });
+payload!(SuccessorDesignated {
+    member_id: String,
+    successor_id: String
+});
+payload!(RelationshipLinked {
+    member_id: String,
+    stakeholder_id: String,
+    strength: i64
+});
 payload!(RelationshipUnlinked { member_id: String, stakeholder_id: String, reason: Option<String> });
 payload!(InteractionLogged {
     interaction_id: String,
@@ -114,10 +121,16 @@ payload!(ValuePromiseRevised {
     due_date: Option<String>,
     reason: String,
 });
-payload!(ValuePromiseWithdrawn { promise_id: String, reason: String });
+payload!(ValuePromiseWithdrawn {
+    promise_id: String,
+    reason: String
+});
 payload!(InvestmentRecorded { amount: String, currency: String, category: String, note: Option<String> });
 payload!(RevenueRecorded { period: String, amount: String, currency: String, gross_margin: Option<String> });
-payload!(EventRetracted { target_event_id: String, reason: String });
+payload!(EventRetracted {
+    target_event_id: String,
+    reason: String
+});
 
 /// The payload of an event, tagged by its `type`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -198,7 +211,9 @@ impl EventData {
     /// The `data` object as JSON.
     pub fn data_json(&self) -> serde_json::Value {
         let mut v = serde_json::to_value(self).expect("payloads always serialise");
-        v.get_mut("data").map(serde_json::Value::take).unwrap_or_default()
+        v.get_mut("data")
+            .map(serde_json::Value::take)
+            .unwrap_or_default()
     }
 
     /// The type name as it appears in the envelope.

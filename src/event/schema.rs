@@ -39,18 +39,24 @@ fn decimal_pattern(positive: bool) -> String {
 
 fn kind_schema(kind: Kind) -> Value {
     match kind {
-        Kind::Text => json!({"type": "string", "minLength": 1, "maxLength": catalog::MAX_TEXT_CHARS}),
+        Kind::Text => {
+            json!({"type": "string", "minLength": 1, "maxLength": catalog::MAX_TEXT_CHARS})
+        }
         Kind::Id => json!({"type": "string", "pattern": ID_PATTERN}),
         Kind::Uuid => json!({"type": "string", "pattern": UUID_PATTERN}),
         Kind::Enum(options) => json!({"type": "string", "enum": options}),
         Kind::Int(lo, hi) => json!({"type": "integer", "minimum": lo, "maximum": hi}),
         Kind::PositiveDecimal => json!({"type": "string", "pattern": decimal_pattern(true)}),
         Kind::Decimal => json!({"type": "string", "pattern": decimal_pattern(false)}),
-        Kind::Date => json!({"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}),
+        Kind::Date => {
+            json!({"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"})
+        }
         Kind::Period => json!({"type": "string", "pattern": "^[0-9]{4}-(0[1-9]|1[0-2]|Q[1-4])$"}),
         Kind::Currency => json!({"type": "string", "pattern": "^[A-Z]{3}$"}),
-        Kind::IdList(min) => json!({"type": "array", "items": kind_schema(Kind::Id), "minItems": min,
-            "maxItems": catalog::MAX_LIST_ITEMS, "uniqueItems": true}),
+        Kind::IdList(min) => {
+            json!({"type": "array", "items": kind_schema(Kind::Id), "minItems": min,
+            "maxItems": catalog::MAX_LIST_ITEMS, "uniqueItems": true})
+        }
         Kind::RoleList => json!({"type": "array", "items": kind_schema(Kind::Enum(catalog::ROLES)),
             "maxItems": catalog::MAX_LIST_ITEMS, "uniqueItems": true}),
         Kind::TextList => json!({"type": "array", "items": kind_schema(Kind::Text),
@@ -140,13 +146,20 @@ pub fn envelope_schema() -> Value {
         json!({"type": "string", "enum": names}),
         json!({"type": "object", "description": "the type's payload; see <type>.schema.json"}),
     );
-    envelope_common("envelope.schema.json", "kamlog event envelope".into(), props)
+    envelope_common(
+        "envelope.schema.json",
+        "kamlog event envelope".into(),
+        props,
+    )
 }
 
 /// Every schema file: (file name, pretty JSON text with a trailing newline).
 pub fn all_schemas() -> Vec<(String, String)> {
     let pretty = |v: &Value| serde_json::to_string_pretty(v).expect("serialises") + "\n";
-    let mut out = vec![("envelope.schema.json".to_string(), pretty(&envelope_schema()))];
+    let mut out = vec![(
+        "envelope.schema.json".to_string(),
+        pretty(&envelope_schema()),
+    )];
     for et in EVENT_TYPES {
         let schema = type_schema(et.name).expect("known type");
         out.push((format!("{}.schema.json", et.name), pretty(&schema)));

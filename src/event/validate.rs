@@ -70,14 +70,24 @@ pub fn parse_line(line: &str) -> Result<NewEvent, (Option<String>, ShapeError)> 
         ));
     }
     let value = parse_strict(line).map_err(|e| {
-        let reason = match e {
-            JsonError::Syntax(m) => format!("not valid JSON: {m}"),
-            JsonError::DuplicateKey(k) => format!("duplicate key \"{k}\" in a JSON object"),
-            JsonError::Float(n) => format!(
-                "floating-point number {n} is not allowed; amounts are decimal strings such as \"1250.50\""
+        // The line is JSON but not acceptable: read it leniently to name the event and field.
+        let lenient: Option<Value> = serde_json::from_str(line).ok();
+        let id = lenient
+            .as_ref()
+            .and_then(|v| v.get("event_id"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let (field, reason) = match e {
+            JsonError::Syntax(m) => (String::new(), format!("not valid JSON: {m}")),
+            JsonError::DuplicateKey(k) => (String::new(), format!("duplicate key \"{k}\" in a JSON object")),
+            JsonError::Float(n) => (
+                lenient.as_ref().and_then(float_path).unwrap_or_default(),
+                format!(
+                    "floating-point number {n} is not allowed; amounts are decimal strings such as \"1250.50\""
+                ),
             ),
         };
-        (None, ShapeError::new("", reason))
+        (id, ShapeError::new(field, reason))
     })?;
     let id_hint = value
         .get("event_id")
@@ -284,7 +294,10 @@ fn check_kind(path: &str, kind: Kind, v: &Value) -> Result<(), ShapeError> {
         },
         Kind::Int(lo, hi) => match v.as_i64() {
             Some(n) if v.is_i64() && (lo..=hi).contains(&n) => Ok(()),
-            _ => err(format!("must be an integer from {lo} to {hi}, got {}", show(v))),
+            _ => err(format!(
+                "must be an integer from {lo} to {hi}, got {}",
+                show(v)
+            )),
         },
         Kind::PositiveDecimal | Kind::Decimal => {
             let positive = kind == Kind::PositiveDecimal;
@@ -311,12 +324,13 @@ fn check_kind(path: &str, kind: Kind, v: &Value) -> Result<(), ShapeError> {
         },
         Kind::Period => match v {
             Value::String(s) if is_period(s) => Ok(()),
-            _ => err(format!("must be a period YYYY-MM or YYYY-Qn, got {}", show(v))),
+            _ => err(format!(
+                "must be a period YYYY-MM or YYYY-Qn, got {}",
+                show(v)
+            )),
         },
         Kind::Currency => match v {
-            Value::String(s) if s.len() == 3 && s.bytes().all(|b| b.is_ascii_uppercase()) => {
-                Ok(())
-            }
+            Value::String(s) if s.len() == 3 && s.bytes().all(|b| b.is_ascii_uppercase()) => Ok(()),
             _ => err(format!(
                 "must be an ISO 4217 code of three upper-case letters, got {}",
                 show(v)
@@ -361,11 +375,16 @@ fn check_kind(path: &str, kind: Kind, v: &Value) -> Result<(), ShapeError> {
                 ));
             };
             if map.len() > catalog::MAX_CRITERIA {
-                return err(format!("holds more than {} criteria", catalog::MAX_CRITERIA));
+                return err(format!(
+                    "holds more than {} criteria",
+                    catalog::MAX_CRITERIA
+                ));
             }
             for (name, score) in map {
                 if name.is_empty() || name.chars().count() > 64 {
-                    return err(format!("criterion name \"{name}\" must have 1 to 64 characters"));
+                    return err(format!(
+                        "criterion name \"{name}\" must have 1 to 64 characters"
+                    ));
                 }
                 check_kind(&format!("{path}.{name}"), Kind::Int(0, 100), score)?;
             }
@@ -493,8 +512,7 @@ pub fn is_decimal(s: &str, allow_negative: bool) -> bool {
 pub fn is_id(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
 }
 
@@ -502,8 +520,7 @@ pub fn is_id(s: &str) -> bool {
 pub fn is_account_id(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
 }
 
@@ -532,4 +549,32 @@ fn show(v: &Value) -> String {
 /// All type names, for messages and the schema generator.
 pub fn known_types() -> impl Iterator<Item = &'static str> {
     EVENT_TYPES.iter().map(|t| t.name)
+}
+
+/// The dotted path of the first floating-point number in a value.
+fn float_path(v: &Value) -> Option<String> {
+    match v {
+        Value::Number(n) if n.is_f64() => Some(String::new()),
+        Value::Object(m) => m.iter().find_map(|(k, v)| {
+            float_path(v).map(|p| {
+                if p.is_empty() {
+                    k.clone()
+                } else if p.starts_with('[') {
+                    format!("{k}{p}")
+                } else {
+                    format!("{k}.{p}")
+                }
+            })
+        }),
+        Value::Array(a) => a.iter().enumerate().find_map(|(i, v)| {
+            float_path(v).map(|p| {
+                if p.is_empty() || p.starts_with('[') {
+                    format!("[{i}]{p}")
+                } else {
+                    format!("[{i}].{p}")
+                }
+            })
+        }),
+        _ => None,
+    }
 }

@@ -288,14 +288,10 @@ impl AccountState {
                     self.need_member("data.member_id", &d.member_id)?;
                     self.need_member("data.successor_id", &d.successor_id)?;
                     if d.member_id == d.successor_id {
-                        return rule(
-                            "data.successor_id",
-                            "a member cannot be its own successor",
-                        );
+                        return rule("data.successor_id", "a member cannot be its own successor");
                     }
                 }
-                if self.members.contains_key(&d.successor_id) && d.member_id != d.successor_id
-                {
+                if self.members.contains_key(&d.successor_id) && d.member_id != d.successor_id {
                     if let Some(m) = self.members.get_mut(&d.member_id) {
                         m.successor = Some(d.successor_id.clone());
                     }
@@ -513,10 +509,7 @@ impl AccountState {
                             )
                         }
                         Some(&"event_retracted") => {
-                            return rule(
-                                "data.target_event_id",
-                                "a retraction cannot be retracted",
-                            )
+                            return rule("data.target_event_id", "a retraction cannot be retracted")
                         }
                         Some(&"account_opened") => {
                             return rule(

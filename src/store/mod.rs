@@ -12,22 +12,22 @@
 //!   share the next flush (group commit), so concurrent appenders pay for one fsync together.
 //! - **Readers never block the writer**: they read sled directly.
 //!
-//! Key layout (one tree, `log`; numbers big-endian so that byte order is numeric order):
-//! - `e` + position(u64)             → the stored envelope, canonical JSON
-//! - `s` + account + `/` + version   → position
-//! - `i` + event_id (36 bytes)       → position
-//! - `h` + account                   → head: version(u64) position(u64) hash(64 hex bytes)
+//! The key layout of the `log` tree (pages of events, runs of stream positions, the event-id
+//! index and the heads) is described in [`layout`].
 //!
 //! Other trees (`meta`, and those of later modules such as snapshots and the bus checkpoint)
 //! hold caches and progress markers, never the truth.
 
+mod layout;
 mod lock;
 mod writer;
 
+pub(crate) use layout::*;
+
 pub use writer::{AppendOutcome, AppendedEvent};
 
-use crate::event::{StoredEvent, GENESIS_HASH};
 use crate::error::{Error, Result};
+use crate::event::{StoredEvent, GENESIS_HASH};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -57,41 +57,6 @@ struct Inner {
     _lock: lock::DirLock,
 }
 
-pub(crate) fn event_key(position: u64) -> [u8; 9] {
-    let mut k = [0u8; 9];
-    k[0] = b'e';
-    k[1..].copy_from_slice(&position.to_be_bytes());
-    k
-}
-
-pub(crate) fn stream_prefix(account: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(account.len() + 2);
-    k.push(b's');
-    k.extend_from_slice(account.as_bytes());
-    k.push(b'/');
-    k
-}
-
-pub(crate) fn stream_key(account: &str, version: u64) -> Vec<u8> {
-    let mut k = stream_prefix(account);
-    k.extend_from_slice(&version.to_be_bytes());
-    k
-}
-
-pub(crate) fn id_key(event_id: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(37);
-    k.push(b'i');
-    k.extend_from_slice(event_id.as_bytes());
-    k
-}
-
-pub(crate) fn head_key(account: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(account.len() + 1);
-    k.push(b'h');
-    k.extend_from_slice(account.as_bytes());
-    k
-}
-
 pub(crate) fn encode_head(version: u64, position: u64, hash: &str) -> Vec<u8> {
     let mut v = Vec::with_capacity(80);
     v.extend_from_slice(&version.to_be_bytes());
@@ -115,20 +80,17 @@ pub(crate) fn decode_head(account: &str, bytes: &[u8]) -> Result<Head> {
     })
 }
 
-fn be_u64(bytes: &[u8]) -> Result<u64> {
-    bytes
-        .try_into()
-        .map(u64::from_be_bytes)
-        .map_err(|_| Error::Corrupt(format!("expected an 8-byte number, found {} bytes", bytes.len())))
-}
-
 impl Store {
     /// Opens (creating if needed) the store in `dir`. Fails with [`Error::InUse`] when another
     /// process holds it.
     pub fn open(dir: impl AsRef<Path>) -> Result<Store> {
         let dir = dir.as_ref().to_path_buf();
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| Error::Io(format!("cannot create data directory {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            Error::Io(format!(
+                "cannot create data directory {}: {e}",
+                dir.display()
+            ))
+        })?;
         let lock = lock::DirLock::acquire(&dir)?;
         let db = open_sled(&dir.join("sled"))?;
         let log = db
@@ -169,37 +131,48 @@ impl Store {
 
     /// The last global position (0 for an empty store).
     pub fn last_position(&self) -> Result<u64> {
-        match self.inner.log.scan_prefix([b'e']).next_back() {
-            None => Ok(0),
-            Some(r) => {
-                let (k, _) = r.map_err(storage)?;
-                be_u64(&k[1..])
-            }
-        }
+        last_position(&self.inner.log)
     }
 
     /// The stored envelope bytes at a position.
     pub fn raw_at(&self, position: u64) -> Result<Option<Vec<u8>>> {
-        Ok(self
-            .inner
-            .log
-            .get(event_key(position))
-            .map_err(storage)?
-            .map(|v| v.to_vec()))
+        read_at(&self.inner.log, position)
     }
 
-    /// Iterates stored envelopes from a position on, in position order.
-    pub fn raw_from(
-        &self,
-        position: u64,
-    ) -> impl Iterator<Item = Result<(u64, sled::IVec)>> + '_ {
-        self.inner
-            .log
-            .range(event_key(position)..event_key(u64::MAX))
-            .map(|r| {
-                let (k, v) = r.map_err(storage)?;
-                Ok((be_u64(&k[1..])?, v))
-            })
+    /// Calls `f` with each stored envelope from `position` on, in position order, without
+    /// copying it out of its page. Stops at the first error `f` returns.
+    pub fn scan_from<F>(&self, position: u64, mut f: F) -> Result<()>
+    where
+        F: FnMut(u64, &[u8]) -> Result<()>,
+    {
+        for r in pages_from(&self.inner.log, position) {
+            let (first, bytes) = r?;
+            let page = Page::new(first, bytes)?;
+            for i in 0..page.len() as u64 {
+                let p = first + i;
+                if p >= position {
+                    f(p, page.get(p).expect("within the page"))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Stored envelopes from a position on, in position order (copied; see [`Store::scan_from`]
+    /// for the zero-copy form).
+    pub fn raw_from(&self, position: u64) -> impl Iterator<Item = Result<(u64, Vec<u8>)>> + '_ {
+        pages_from(&self.inner.log, position).flat_map(move |r| {
+            let items: Vec<Result<(u64, Vec<u8>)>> =
+                match r.and_then(|(first, bytes)| Page::new(first, bytes)) {
+                    Err(e) => vec![Err(e)],
+                    Ok(page) => (0..page.len() as u64)
+                        .map(|i| page.first + i)
+                        .filter(|p| *p >= position)
+                        .map(|p| Ok((p, page.get(p).expect("within the page").to_vec())))
+                        .collect(),
+                };
+            items
+        })
     }
 
     /// Decoded events from a position on.
@@ -232,25 +205,12 @@ impl Store {
 
     /// Positions of an account's events, in version order.
     pub fn account_positions(&self, account: &str) -> Result<Vec<u64>> {
-        self.inner
-            .log
-            .scan_prefix(stream_prefix(account))
-            .map(|r| be_u64(&r.map_err(storage)?.1))
-            .collect()
+        stream_positions(&self.inner.log, account)
     }
 
     /// An account's events in version order.
     pub fn account_events(&self, account: &str) -> Result<Vec<StoredEvent>> {
-        let mut out = Vec::new();
-        for p in self.account_positions(account)? {
-            let bytes = self
-                .raw_at(p)?
-                .ok_or_else(|| Error::Corrupt(format!("stream {account} points at missing position {p}")))?;
-            out.push(StoredEvent::decode(&bytes).map_err(|e| {
-                Error::Corrupt(format!("event at position {p} cannot be read: {e}"))
-            })?);
-        }
-        Ok(out)
+        read_account(&self.inner.log, account)
     }
 
     /// The position of an event id, if stored.
@@ -282,14 +242,36 @@ pub(crate) fn storage(e: sled::Error) -> Error {
     Error::Storage(e.to_string())
 }
 
+/// The last global position in the log (0 when empty).
+pub(crate) fn last_position(log: &sled::Tree) -> Result<u64> {
+    match log.scan_prefix([b'e']).next_back() {
+        None => Ok(0),
+        Some(r) => {
+            let (k, v) = r.map_err(storage)?;
+            let first = be_u64(&k[1..])?;
+            Ok(first + Page::new(first, v)?.len() as u64 - 1)
+        }
+    }
+}
+
 /// Genesis hash re-exported for the verifier.
 pub(crate) const GENESIS: &str = GENESIS_HASH;
+
+/// sled's log segment size. Values (and tree nodes) over a quarter of it are written as
+/// separate blob files, one file each; event pages and their leaf nodes stay well below
+/// 2 MiB, so they stay in the log.
+const SEGMENT_SIZE: usize = 8 << 20;
 
 fn open_sled(path: &Path) -> Result<sled::Db> {
     // sled panics on some corrupted files instead of returning an error; catch that so that a
     // damaged store gives a clear message rather than a crash.
     let p = path.to_path_buf();
-    let res = std::panic::catch_unwind(move || sled::Config::new().path(&p).open());
+    let res = std::panic::catch_unwind(move || {
+        sled::Config::new()
+            .path(&p)
+            .segment_size(SEGMENT_SIZE)
+            .open()
+    });
     match res {
         Ok(Ok(db)) => Ok(db),
         Ok(Err(e)) => Err(Error::Storage(format!(

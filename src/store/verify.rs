@@ -44,92 +44,121 @@ impl Store {
     /// Rechecks the whole store.
     pub fn verify(&self) -> Result<VerifyReport> {
         let log = self.log_tree();
-        let mut heads: HashMap<String, (u64, String)> = HashMap::new();
-        let mut expected = 1u64;
         let mut report = VerifyReport {
             events: 0,
             accounts: 0,
             first_break: None,
         };
-        let check = |report: &mut VerifyReport, b: Option<Break>| -> bool {
-            if b.is_some() {
-                report.first_break = b;
-                true
-            } else {
-                false
-            }
-        };
-        for r in log.scan_prefix([b'e']) {
-            let (k, v) = r.map_err(storage)?;
-            let Ok(position) = be_u64(&k[1..]) else {
-                check(&mut report, brk(0, "an event key of the wrong length"));
-                return Ok(report);
-            };
-            if position != expected {
-                let b = if position > expected {
-                    brk(expected, format!("missing (the log jumps from {} to {position})", expected - 1))
+        let mut seen = Seen::default();
+        let mut expected = 1u64;
+        for r in pages_from(log, 1) {
+            let (first, bytes) = r?;
+            if first != expected {
+                report.first_break = if first > expected {
+                    brk(
+                        expected,
+                        format!("missing (the log jumps from {} to {first})", expected - 1),
+                    )
                 } else {
-                    brk(position, "out of order")
+                    brk(first, "a page overlaps the one before it")
                 };
-                check(&mut report, b);
                 return Ok(report);
             }
-            expected += 1;
-            report.events += 1;
-            let b = check_event(position, &v, &mut heads, log)?;
-            if check(&mut report, b) {
-                return Ok(report);
-            }
-        }
-        // Every head must match the last event of its stream, and no stream may be longer.
-        let stored_heads = match self.heads() {
-            Ok(h) => h,
-            Err(e) => {
-                check(&mut report, brk(0, e.to_string()));
-                return Ok(report);
-            }
-        };
-        report.accounts = heads.len();
-        for h in &stored_heads {
-            match heads.get(&h.account_id) {
-                Some((v, hash)) if *v == h.version && *hash == h.hash => {}
-                _ => {
-                    check(
-                        &mut report,
-                        brk(h.position, format!(
-                            "the head of account {} (version {}) does not match its last stored event",
-                            h.account_id, h.version
-                        )),
-                    );
+            let page = match Page::new(first, bytes) {
+                Ok(p) => p,
+                Err(e) => {
+                    report.first_break = brk(first, e.to_string());
+                    return Ok(report);
+                }
+            };
+            for i in 0..page.len() as u64 {
+                let position = first + i;
+                report.events += 1;
+                let b = check_event(
+                    position,
+                    page.get(position).expect("in page"),
+                    &mut seen,
+                    log,
+                )?;
+                if b.is_some() {
+                    report.first_break = b;
                     return Ok(report);
                 }
             }
+            expected = first + page.len() as u64;
         }
-        if stored_heads.len() != heads.len() {
-            let missing = heads
-                .keys()
-                .find(|a| !stored_heads.iter().any(|h| &h.account_id == *a))
-                .cloned()
-                .unwrap_or_default();
-            check(&mut report, brk(0, format!("account {missing} has events but no head")));
-            return Ok(report);
-        }
-        let index_entries = log.scan_prefix([b's']).count() as u64;
-        if index_entries != report.events {
-            let b = brk(0, format!(
-                "the stream index has {index_entries} entries for {} events",
-                report.events
-            ));
-            check(&mut report, b);
-        }
+        report.accounts = seen.heads.len();
+        report.first_break = check_indexes(self, log, &seen, expected - 1)?;
         Ok(report)
     }
+}
+
+#[derive(Default)]
+struct Seen {
+    /// account → (version, hash) of its last event seen
+    heads: HashMap<String, (u64, String)>,
+    /// account → positions of its events, in version order
+    positions: HashMap<String, Vec<u64>>,
+}
+
+/// After the walk: the stream index and the heads must match what the log holds.
+fn check_indexes(store: &Store, log: &sled::Tree, seen: &Seen, last: u64) -> Result<Option<Break>> {
+    let stored_heads = match store.heads() {
+        Ok(h) => h,
+        Err(e) => return Ok(brk(0, e.to_string())),
+    };
+    for h in &stored_heads {
+        if h.position > last {
+            return Ok(brk(last + 1, format!(
+                "missing (the log ends at position {last}, but account {} has its head at position {})",
+                h.account_id, h.position
+            )));
+        }
+        match seen.heads.get(&h.account_id) {
+            Some((v, hash)) if *v == h.version && *hash == h.hash => {}
+            _ => {
+                return Ok(brk(
+                    h.position,
+                    format!(
+                        "the head of account {} (version {}) does not match its last stored event",
+                        h.account_id, h.version
+                    ),
+                ))
+            }
+        }
+    }
+    let mut accounts: Vec<&String> = seen.positions.keys().collect();
+    accounts.sort();
+    for account in accounts {
+        if !stored_heads.iter().any(|h| &h.account_id == account) {
+            return Ok(brk(0, format!("account {account} has events but no head")));
+        }
+        let indexed = match stream_positions(log, account) {
+            Ok(p) => p,
+            Err(e) => return Ok(brk(0, e.to_string())),
+        };
+        let actual = &seen.positions[account];
+        if &indexed != actual {
+            let at = actual
+                .iter()
+                .zip(indexed.iter())
+                .find(|(a, b)| a != b)
+                .map(|(a, _)| *a)
+                .or_else(|| actual.get(indexed.len()).copied())
+                .unwrap_or(0);
+            return Ok(brk(
+                at,
+                format!("the stream index of account {account} is missing or wrong here"),
+            ));
+        }
+    }
+    Ok(None)
 }
 
 fn check_event(
     position: u64,
     bytes: &[u8],
-    heads: &mut HashMap<String, (u64, String)>,
+    seen: &mut Seen,
     log: &sled::Tree,
 ) -> Result<Option<Break>> {
     let Ok(Value::Object(mut env)) = serde_json::from_slice::<Value>(bytes) else {
@@ -140,47 +169,50 @@ fn check_event(
     };
     let computed = envelope_hash(&env);
     if computed != hash {
-        return Ok(brk(position, format!(
-            "hash mismatch: stored {hash}, computed {computed} (the event was altered)"
-        )));
+        return Ok(brk(
+            position,
+            format!("hash mismatch: stored {hash}, computed {computed} (the event was altered)"),
+        ));
     }
     if env.get("position").and_then(Value::as_u64) != Some(position) {
-        return Ok(brk(position, "the envelope's position field differs from its place in the log"));
+        return Ok(brk(
+            position,
+            "the envelope's position field differs from its place in the log",
+        ));
     }
     let account = env.get("account_id").and_then(Value::as_str).unwrap_or("");
     let event_id = env.get("event_id").and_then(Value::as_str).unwrap_or("");
     let version = env.get("version").and_then(Value::as_u64).unwrap_or(0);
     let prev = env.get("prev_hash").and_then(Value::as_str).unwrap_or("");
-    let (last_version, last_hash) = heads
+    let (last_version, last_hash) = seen
+        .heads
         .get(account)
         .cloned()
         .unwrap_or((0, GENESIS.to_string()));
     if version != last_version + 1 {
-        return Ok(brk(position, format!(
-            "account {account}: version {version} follows version {last_version}"
-        )));
+        return Ok(brk(
+            position,
+            format!("account {account}: version {version} follows version {last_version}"),
+        ));
     }
     if prev != last_hash {
         return Ok(brk(position, format!(
             "account {account} version {version}: prev_hash does not match the previous event's hash"
         )));
     }
-    match log.get(stream_key(account, version)).map_err(storage)? {
-        Some(p) if p.as_ref() == position.to_be_bytes() => {}
-        _ => {
-            return Ok(brk(position, format!(
-                "the stream index entry of account {account} version {version} is missing or wrong"
-            )))
-        }
-    }
     match log.get(id_key(event_id)).map_err(storage)? {
         Some(p) if p.as_ref() == position.to_be_bytes() => {}
         _ => {
-            return Ok(brk(position, format!(
-                "the event id index entry of {event_id} is missing or wrong"
-            )))
+            return Ok(brk(
+                position,
+                format!("the event id index entry of {event_id} is missing or wrong"),
+            ))
         }
     }
-    heads.insert(account.to_string(), (version, hash));
+    seen.heads.insert(account.to_string(), (version, hash));
+    seen.positions
+        .entry(account.to_string())
+        .or_default()
+        .push(position);
     Ok(None)
 }

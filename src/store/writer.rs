@@ -11,11 +11,11 @@
 
 use super::*;
 use crate::error::Location;
-use crate::event::{format_recorded_at, NewEvent, StoredEvent};
+use crate::event::{format_recorded_at, NewEvent};
 use crate::model::{fold_strict, AccountState, EventRef};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::mpsc;
 use std::sync::Mutex;
 
@@ -117,16 +117,6 @@ pub(crate) fn spawn(db: sled::Db, log: sled::Tree) -> Result<WriterHandle> {
     })
 }
 
-fn last_position(log: &sled::Tree) -> Result<u64> {
-    match log.scan_prefix([b'e']).next_back() {
-        None => Ok(0),
-        Some(r) => {
-            let (k, _) = r.map_err(storage)?;
-            be_u64(&k[1..])
-        }
-    }
-}
-
 /// The writer's view of one account: its strict state and chain head.
 struct Account {
     state: AccountState,
@@ -205,19 +195,7 @@ impl Writer {
         if self.states.contains_key(account) {
             return Ok(());
         }
-        let mut events = Vec::new();
-        for r in self.log.scan_prefix(stream_prefix(account)) {
-            let (_, p) = r.map_err(storage)?;
-            let p = be_u64(&p)?;
-            let bytes = self
-                .log
-                .get(event_key(p))
-                .map_err(storage)?
-                .ok_or_else(|| Error::Corrupt(format!("stream {account} points at missing position {p}")))?;
-            events.push(StoredEvent::decode(&bytes).map_err(|e| {
-                Error::Corrupt(format!("event at position {p} cannot be read: {e}"))
-            })?);
-        }
+        let events = read_account(&self.log, account)?;
         let refs: Vec<EventRef> = events.iter().map(EventRef::from).collect();
         let state = fold_strict(account, &refs).map_err(|(i, e)| {
             Error::Corrupt(format!(
@@ -235,7 +213,7 @@ impl Writer {
     }
 
     fn process(&mut self, req: &Request, recorded_at: &str) -> Result<AppendOutcome> {
-        let mut touched: Vec<String> = Vec::new();
+        let mut touched: HashSet<String> = HashSet::new();
         let res = self.process_inner(req, recorded_at, &mut touched);
         if res.is_err() {
             for a in touched {
@@ -250,11 +228,9 @@ impl Writer {
             return Ok(None);
         };
         let p = be_u64(&p)?;
-        let bytes = self
-            .log
-            .get(event_key(p))
-            .map_err(storage)?
-            .ok_or_else(|| Error::Corrupt(format!("event id index points at missing position {p}")))?;
+        let bytes = read_at(&self.log, p)?.ok_or_else(|| {
+            Error::Corrupt(format!("event id index points at missing position {p}"))
+        })?;
         let v: Value = serde_json::from_slice(&bytes)
             .map_err(|e| Error::Corrupt(format!("event at position {p} cannot be read: {e}")))?;
         Ok(Some((p, v)))
@@ -264,7 +240,7 @@ impl Writer {
         &mut self,
         req: &Request,
         recorded_at: &str,
-        touched: &mut Vec<String>,
+        touched: &mut HashSet<String>,
     ) -> Result<AppendOutcome> {
         let events = &req.events;
         if events.len() > MAX_BATCH_EVENTS {
@@ -319,6 +295,13 @@ impl Writer {
         // account → indices of its new events in this request, for retraction re-folds
         let mut pending: HashMap<&str, Vec<usize>> = HashMap::new();
         let mut assigned: Vec<Option<(u64, u64)>> = vec![None; events.len()];
+        // The page being filled (consecutive positions from page_first), each account's run
+        // of new versions, and each account's new head.
+        let mut page: Vec<Vec<u8>> = Vec::new();
+        let mut page_bytes = 0usize;
+        let mut page_first = position;
+        let mut runs: HashMap<&str, (u64, Vec<u8>)> = HashMap::new();
+        let mut heads: HashMap<&str, (u64, u64, String)> = HashMap::new();
 
         for (i, ev) in events.iter().enumerate() {
             let id = ev.event_id.as_str();
@@ -362,8 +345,8 @@ impl Writer {
             }
 
             let account = ev.account_id.as_str();
-            if !touched.iter().any(|a| a == account) {
-                touched.push(account.to_string());
+            if !touched.contains(account) {
+                touched.insert(account.to_string());
             }
             self.load(account)?;
             let version = self.states[account].state.version + 1;
@@ -399,7 +382,12 @@ impl Writer {
                         }
                     }
                     if r.prev_hash != prev {
-                        return Err(reject(i, Some(id), "prev_hash", "does not match the hash of the account's previous event in this store"));
+                        return Err(reject(
+                            i,
+                            Some(id),
+                            "prev_hash",
+                            "does not match the hash of the account's previous event in this store",
+                        ));
                     }
                     let sealed = ev.seal(version, position, &r.recorded_at, &prev);
                     if sealed.hash != r.hash {
@@ -411,10 +399,18 @@ impl Writer {
                 }
             };
             acc.head_hash = sealed.hash.clone();
-            batch.insert(&event_key(position), sealed.json);
-            batch.insert(stream_key(account, version), &position.to_be_bytes());
+            page_bytes += sealed.json.len();
+            page.push(sealed.json);
+            if page.len() == PAGE_EVENTS || page_bytes >= PAGE_BYTES {
+                batch.insert(&event_key(page_first), encode_page(&page));
+                page.clear();
+                page_bytes = 0;
+                page_first = position + 1;
+            }
+            let run = runs.entry(account).or_insert_with(|| (version, Vec::new()));
+            run.1.extend_from_slice(&position.to_be_bytes());
+            heads.insert(account, (version, position, sealed.hash.clone()));
             batch.insert(id_key(id), &position.to_be_bytes());
-            batch.insert(head_key(account), encode_head(version, position, &sealed.hash));
             out.push(AppendedEvent {
                 event_id: ev.event_id.clone(),
                 account_id: ev.account_id.clone(),
@@ -429,6 +425,15 @@ impl Writer {
             position += 1;
         }
         if position > self.next_position {
+            if !page.is_empty() {
+                batch.insert(&event_key(page_first), encode_page(&page));
+            }
+            for (account, (first_version, positions)) in runs {
+                batch.insert(stream_key(account, first_version), positions);
+            }
+            for (account, (version, position, hash)) in heads {
+                batch.insert(head_key(account), encode_head(version, position, &hash));
+            }
             self.log.apply_batch(batch).map_err(storage)?;
             self.next_position = position;
         }
@@ -453,17 +458,7 @@ impl Writer {
                 .apply(new, true)
                 .map_err(|e| reject(index, Some(new.event_id), &e.field, e.reason))?;
         }
-        let mut stored = Vec::new();
-        for r in self.log.scan_prefix(stream_prefix(account)) {
-            let (_, p) = r.map_err(storage)?;
-            let p = be_u64(&p)?;
-            let bytes = self.log.get(event_key(p)).map_err(storage)?.ok_or_else(|| {
-                Error::Corrupt(format!("stream {account} points at missing position {p}"))
-            })?;
-            stored.push(StoredEvent::decode(&bytes).map_err(|e| {
-                Error::Corrupt(format!("event at position {p} cannot be read: {e}"))
-            })?);
-        }
+        let stored = read_account(&self.log, account)?;
         let mut refs: Vec<EventRef> = stored.iter().map(EventRef::from).collect();
         for &j in pending.get(account).map(Vec::as_slice).unwrap_or(&[]) {
             let (version, position) = assigned[j].expect("assigned");

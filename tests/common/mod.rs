@@ -41,7 +41,9 @@ pub fn append_expecting(
         batch.push(r?);
         lines.push(n);
     }
-    store.append(batch, expected).map_err(|e| e.with_lines(&lines))
+    store
+        .append(batch, expected)
+        .map_err(|e| e.with_lines(&lines))
 }
 
 /// Everything stored, as the export bytes.
@@ -58,14 +60,31 @@ pub fn temp_store() -> (tempfile::TempDir, Store) {
 /// A small valid account: opened, one member m-1, two stakeholders s-1 (key) and s-2.
 pub fn base_account(account: &str) -> Vec<Value> {
     vec![
-        ev(account, "account_opened", "2024-01-01T00:00:00Z", json!({"name": "Acme"})),
-        ev(account, "team_member_assigned", "2024-01-02T00:00:00Z",
-            json!({"member_id": "m-1", "name": "Ann", "function": "sales", "team_role": "account_lead"})),
-        ev(account, "stakeholder_added", "2024-01-03T00:00:00Z",
+        ev(
+            account,
+            "account_opened",
+            "2024-01-01T00:00:00Z",
+            json!({"name": "Acme"}),
+        ),
+        ev(
+            account,
+            "team_member_assigned",
+            "2024-01-02T00:00:00Z",
+            json!({"member_id": "m-1", "name": "Ann", "function": "sales", "team_role": "account_lead"}),
+        ),
+        ev(
+            account,
+            "stakeholder_added",
+            "2024-01-03T00:00:00Z",
             json!({"stakeholder_id": "s-1", "name": "Sam", "function": "finance", "level": "executive",
-                   "dmu_roles": ["economic_buyer"], "influence": 5, "attitude": 0})),
-        ev(account, "stakeholder_added", "2024-01-03T01:00:00Z",
+                   "dmu_roles": ["economic_buyer"], "influence": 5, "attitude": 0}),
+        ),
+        ev(
+            account,
+            "stakeholder_added",
+            "2024-01-03T01:00:00Z",
             json!({"stakeholder_id": "s-2", "name": "Sue", "function": "it", "level": "middle",
-                   "dmu_roles": [], "influence": 2, "attitude": 1})),
+                   "dmu_roles": [], "influence": 2, "attitude": 1}),
+        ),
     ]
 }

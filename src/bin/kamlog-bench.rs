@@ -1,0 +1,203 @@
+//! `kamlog-bench`: the benchmarks behind BENCHMARKS.md.
+//!
+//! Run `cargo run --release --bin kamlog-bench -- help` for the commands. Each prints its
+//! figures; nothing here is asserted (performance is measured, not tested).
+
+use clap::{Parser, Subcommand};
+use kamlog::event::jsonl::JsonlReader;
+use kamlog::workload::Workload;
+use kamlog::Store;
+use std::io::{BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+#[command(name = "kamlog-bench")]
+struct Args {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Write a deterministic workload as JSONL.
+    Gen {
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        #[arg(long, default_value_t = 1000)]
+        accounts: usize,
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Import a JSONL file into a fresh store (the path of `kamlog import`), timed.
+    Import {
+        file: PathBuf,
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value_t = 50_000)]
+        batch_size: usize,
+    },
+    /// Single-event durable appends from W concurrent writers: latency percentiles.
+    Append {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        writers: usize,
+        /// Appends per writer.
+        #[arg(long, default_value_t = 2000)]
+        count: usize,
+    },
+}
+
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn main() {
+    let args = Args::parse();
+    match args.cmd {
+        Cmd::Gen {
+            seed,
+            accounts,
+            events,
+            out,
+        } => gen(seed, accounts, events, &out),
+        Cmd::Import {
+            file,
+            data,
+            batch_size,
+        } => import(&file, &data, batch_size),
+        Cmd::Append {
+            data,
+            writers,
+            count,
+        } => append(&data, writers, count),
+    }
+}
+
+fn gen(seed: u64, accounts: usize, events: u64, out: &Path) {
+    let f = std::fs::File::create(out).expect("create output");
+    let mut w = BufWriter::new(f);
+    let mut bytes = 0usize;
+    for ev in Workload::new(seed, accounts, events) {
+        let line = ev.to_string();
+        bytes += line.len() + 1;
+        w.write_all(line.as_bytes()).unwrap();
+        w.write_all(b"\n").unwrap();
+    }
+    w.flush().unwrap();
+    println!(
+        "wrote {events} events over {accounts} accounts (seed {seed}) to {}: {} bytes, {} bytes/event",
+        out.display(),
+        bytes,
+        bytes as u64 / events.max(1)
+    );
+}
+
+fn import(file: &Path, data: &Path, batch_size: usize) {
+    let _ = std::fs::remove_dir_all(data);
+    let store = Store::open(data).expect("open store");
+    let start = Instant::now();
+    let input = BufReader::with_capacity(1 << 20, std::fs::File::open(file).expect("open input"));
+    let mut batch = Vec::with_capacity(batch_size);
+    let mut n = 0u64;
+    let mut in_append = Duration::ZERO;
+    for (line, r) in JsonlReader::new(input) {
+        batch.push(r.unwrap_or_else(|e| panic!("line {line}: {e}")));
+        if batch.len() == batch_size {
+            let t = Instant::now();
+            n += store
+                .append(std::mem::take(&mut batch), None)
+                .expect("append")
+                .stored() as u64;
+            in_append += t.elapsed();
+        }
+    }
+    if !batch.is_empty() {
+        let t = Instant::now();
+        n += store.append(batch, None).expect("append").stored() as u64;
+        in_append += t.elapsed();
+    }
+    println!(
+        "  (of which in store.append: {:.2} s)",
+        in_append.as_secs_f64()
+    );
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "import: {n} events in {secs:.2} s = {:.0} events/s; peak RSS {:.0} MiB",
+        n as f64 / secs,
+        peak_rss_mib()
+    );
+}
+
+fn append(data: &Path, writers: usize, count: usize) {
+    let _ = std::fs::remove_dir_all(data);
+    let store = Store::open(data).expect("open store");
+    // One opened and staffed account per writer; then each writer logs interactions.
+    let setup: Vec<String> = (0..writers)
+        .flat_map(|w| {
+            let a = format!("w{w}");
+            [
+                format!(r#"{{"event_id":"{}","account_id":"{a}","type":"account_opened","occurred_at":"2024-01-01T00:00:00Z","data":{{"name":"A"}}}}"#, uuid::Uuid::new_v4()),
+                format!(r#"{{"event_id":"{}","account_id":"{a}","type":"team_member_assigned","occurred_at":"2024-01-01T00:00:00Z","data":{{"member_id":"m-1","name":"M","function":"sales","team_role":"account_lead"}}}}"#, uuid::Uuid::new_v4()),
+                format!(r#"{{"event_id":"{}","account_id":"{a}","type":"stakeholder_added","occurred_at":"2024-01-01T00:00:00Z","data":{{"stakeholder_id":"s-1","name":"S","function":"it","level":"senior","dmu_roles":[],"influence":3,"attitude":0}}}}"#, uuid::Uuid::new_v4()),
+            ]
+        })
+        .collect();
+    let events = JsonlReader::new(setup.join("\n").as_bytes())
+        .map(|(_, r)| r.unwrap())
+        .collect();
+    store.append(events, None).unwrap();
+    let start = Instant::now();
+    let mut all: Vec<Duration> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..writers)
+            .map(|w| {
+                let store = store.clone();
+                s.spawn(move || {
+                    let mut lat = Vec::with_capacity(count);
+                    for i in 0..count {
+                        let line = format!(
+                            r#"{{"event_id":"{}","account_id":"w{w}","type":"interaction_logged","occurred_at":"2024-02-01T00:00:00Z","data":{{"interaction_id":"i-{i}","channel":"call","supplier_participants":["m-1"],"customer_participants":["s-1"],"summary":"weekly call"}}}}"#,
+                            uuid::Uuid::new_v4()
+                        );
+                        let ev = kamlog::event::validate::parse_line(&line).unwrap();
+                        let t = Instant::now();
+                        store.append(vec![ev], None).unwrap();
+                        lat.push(t.elapsed());
+                    }
+                    lat
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    let secs = start.elapsed().as_secs_f64();
+    all.sort();
+    println!(
+        "append: {writers} writer(s) × {count} durable single-event appends: {:.0} appends/s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        (writers * count) as f64 / secs,
+        percentile(&all, 0.50).as_secs_f64() * 1e3,
+        percentile(&all, 0.99).as_secs_f64() * 1e3,
+        all.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+    );
+}
