@@ -21,6 +21,7 @@
 pub mod cli;
 pub mod error;
 pub mod event;
+pub mod import;
 pub mod model;
 pub mod store;
 pub mod workload;

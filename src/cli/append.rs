@@ -12,16 +12,15 @@ use crate::error::Error;
 use crate::event::jsonl::JsonlReader;
 use crate::event::NewEvent;
 use crate::store::{AppendOutcome, Store, MAX_BATCH_EVENTS};
-use std::io::BufReader;
 use std::path::Path;
 
 pub const DEFAULT_IMPORT_BATCH: usize = 50_000;
 /// Shape errors listed before `import` stops listing.
 const MAX_LISTED_ERRORS: usize = 20;
 
-fn open(path: &Path) -> Result<BufReader<std::fs::File>, Error> {
+fn open(path: &Path) -> Result<std::io::BufReader<std::fs::File>, Error> {
     std::fs::File::open(path)
-        .map(|f| BufReader::with_capacity(1 << 20, f))
+        .map(|f| std::io::BufReader::with_capacity(1 << 20, f))
         .map_err(|e| Error::Io(format!("cannot open {}: {e}", path.display())))
 }
 
@@ -116,106 +115,51 @@ pub fn import(
         )));
     }
     // Pass 1: check the shape of every line, so that a malformed file stores nothing.
-    let mut errors = Vec::new();
-    let mut total = 0usize;
-    let mut accounts = std::collections::BTreeSet::new();
-    for (_, r) in JsonlReader::new(open(file)?) {
-        match r {
-            Ok(ev) => {
-                total += 1;
-                if expected.is_some() && accounts.len() < 2 {
-                    accounts.insert(ev.account_id);
-                }
-            }
-            Err(e @ Error::Io(_)) => return Err(e),
-            Err(e) => {
-                if errors.len() < MAX_LISTED_ERRORS {
-                    errors.push(e.to_string());
-                } else {
-                    errors.push(String::new());
-                }
-            }
-        }
-    }
-    if !errors.is_empty() {
-        let n = errors.len();
-        for e in errors.iter().filter(|e| !e.is_empty()) {
+    let check = crate::import::check_file(file, MAX_LISTED_ERRORS)?;
+    if check.bad_lines > 0 {
+        for e in &check.errors {
             eprintln!("kamlog: {e}");
         }
-        if n > MAX_LISTED_ERRORS {
-            eprintln!("kamlog: … and {} more", n - MAX_LISTED_ERRORS);
+        if check.bad_lines > check.errors.len() {
+            eprintln!(
+                "kamlog: … and {} more",
+                check.bad_lines - check.errors.len()
+            );
         }
         eprintln!(
-            "kamlog: import rejected: {n} bad line(s) in {}; nothing was stored",
+            "kamlog: import rejected: {} bad line(s) in {}; nothing was stored",
+            check.bad_lines,
             file.display()
         );
         return Ok(1);
     }
-    if expected.is_some() && accounts.len() > 1 {
+    if expected.is_some() && check.accounts.len() > 1 {
         return Err(Error::Usage(
             "--expected-version needs a file with a single account".into(),
         ));
     }
-    if expected.is_some() && total > batch_size {
+    if expected.is_some() && check.events > batch_size {
         return Err(Error::Usage(format!(
-            "--expected-version needs the file in one atomic batch: raise --batch-size to at least {total}"
+            "--expected-version needs the file in one atomic batch: raise --batch-size to at least {}",
+            check.events
         )));
     }
     // Pass 2: store in atomic batches.
-    let (mut stored, mut dups) = (0usize, 0usize);
-    let (mut lo, mut hi) = (u64::MAX, 0u64);
-    let mut batch = Vec::with_capacity(batch_size.min(total));
-    let mut lines = Vec::with_capacity(batch_size.min(total));
-    let mut first_line_in = 0usize;
-    let mut flush = |batch: &mut Vec<NewEvent>, lines: &mut Vec<usize>| -> Result<(), Error> {
-        let outcome = store
-            .append(std::mem::take(batch), expected)
-            .map_err(|e| {
-                let e = e.with_lines(lines);
-                if first_line_in > 0 {
-                    Error::Rejected {
-                        at: match &e { Error::Rejected { at, .. } => at.clone(), _ => Default::default() },
-                        reason: format!("{} (lines before {} were stored by earlier batches; nothing of this batch was)",
-                            match &e { Error::Rejected { reason, .. } => reason.clone(), other => other.to_string() },
-                            lines.first().copied().unwrap_or(0)),
-                    }
-                } else {
-                    e
-                }
-            })?;
-        for e in &outcome.events {
-            if !e.duplicate {
-                lo = lo.min(e.position);
-                hi = hi.max(e.position);
-            }
-        }
-        stored += outcome.stored();
-        dups += outcome.duplicates();
-        first_line_in = lines.last().copied().unwrap_or(0);
-        lines.clear();
-        Ok(())
-    };
-    for (n, r) in JsonlReader::new(open(file)?) {
-        batch.push(r?);
-        lines.push(n);
-        if batch.len() == batch_size {
-            flush(&mut batch, &mut lines)?;
-        }
-    }
-    if !batch.is_empty() {
-        flush(&mut batch, &mut lines)?;
-    }
+    let s = crate::import::store_file(store, file, batch_size, expected)?;
     if json {
         println!(
             "{}",
             serde_json::json!({
-                "stored": stored, "duplicates": dups,
-                "first_position": if stored > 0 { Some(lo) } else { None },
-                "last_position": if stored > 0 { Some(hi) } else { None },
+                "stored": s.stored, "duplicates": s.duplicates,
+                "first_position": s.first_position, "last_position": s.last_position,
             })
         );
     } else {
-        print_summary(stored, dups, [lo, hi].into_iter().filter(|_| stored > 0));
+        print_summary(
+            s.stored,
+            s.duplicates,
+            s.first_position.into_iter().chain(s.last_position),
+        );
     }
     Ok(0)
 }

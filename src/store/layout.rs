@@ -3,7 +3,8 @@
 //! sled costs about ten microseconds per key written on this class of machine, whatever the
 //! value size up to a few KiB, so the log packs consecutive events of one append into
 //! **pages** and each account's consecutive versions into **runs**; only the event-id index
-//! (random keys, needed for idempotency) takes one key per event.
+//! is one key per page too (see `x` below): random keys cost sled even more than sequential
+//! ones.
 //!
 //! Keys (numbers big-endian, so byte order is numeric order):
 //! - `e` + first position (u64) → page: `P`, count (u32), then per event: length (u32) and the
@@ -11,7 +12,10 @@
 //!   [`PAGE_EVENTS`] events or about [`PAGE_BYTES`] bytes, all from one append.
 //! - `s` + account + `/` + first version (u64) → run: the positions (u64 each) of that
 //!   account's consecutive versions from first version on, all from one append.
-//! - `i` + event id (36 bytes, lower case) → position (u64)
+//! - `x` + first position (u64) → the event ids of the page at that position, 16 bytes
+//!   each, in position order. The writer loads these into an in-memory map (event id →
+//!   position) on its first append, so that idempotency checks cost no random reads; the map
+//!   takes about 40 bytes per stored event.
 //! - `h` + account → head: version (u64), position (u64), hash (64 hex bytes)
 
 use super::storage;
@@ -42,11 +46,37 @@ pub(crate) fn stream_key(account: &str, first_version: u64) -> Vec<u8> {
     k
 }
 
-pub(crate) fn id_key(event_id: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(37);
-    k.push(b'i');
-    k.extend_from_slice(event_id.as_bytes());
+pub(crate) fn ids_key(first_position: u64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = b'x';
+    k[1..].copy_from_slice(&first_position.to_be_bytes());
     k
+}
+
+/// An event id (a UUID, validated on the way in) as 16 bytes.
+pub(crate) fn id_bytes(event_id: &str) -> u128 {
+    let hex: String = event_id.chars().filter(|c| *c != '-').collect();
+    u128::from_str_radix(&hex, 16).unwrap_or(0)
+}
+
+/// Loads the whole event-id index: event id → position.
+pub(crate) fn load_ids(log: &sled::Tree) -> Result<std::collections::HashMap<u128, u64>> {
+    let mut out = std::collections::HashMap::new();
+    for r in log.scan_prefix([b'x']) {
+        let (k, v) = r.map_err(storage)?;
+        let first = be_u64(&k[1..])?;
+        if v.len() % 16 != 0 {
+            return Err(Error::Corrupt(format!(
+                "the event-id entry of the page at position {first} has {} bytes",
+                v.len()
+            )));
+        }
+        for (i, id) in v.chunks_exact(16).enumerate() {
+            let id = u128::from_be_bytes(id.try_into().expect("16 bytes"));
+            out.insert(id, first + i as u64);
+        }
+    }
+    Ok(out)
 }
 
 pub(crate) fn head_key(account: &str) -> Vec<u8> {

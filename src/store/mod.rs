@@ -213,19 +213,6 @@ impl Store {
         read_account(&self.inner.log, account)
     }
 
-    /// The position of an event id, if stored.
-    pub fn position_of(&self, event_id: &str) -> Result<Option<u64>> {
-        match self
-            .inner
-            .log
-            .get(id_key(&event_id.to_ascii_lowercase()))
-            .map_err(storage)?
-        {
-            None => Ok(None),
-            Some(v) => Ok(Some(be_u64(&v)?)),
-        }
-    }
-
     /// Number of entries of each index, for `verify`.
     pub(crate) fn log_tree(&self) -> &sled::Tree {
         &self.inner.log
@@ -261,6 +248,8 @@ pub(crate) const GENESIS: &str = GENESIS_HASH;
 /// separate blob files, one file each; event pages and their leaf nodes stay well below
 /// 2 MiB, so they stay in the log.
 const SEGMENT_SIZE: usize = 8 << 20;
+/// sled's page cache (its default is 1 GiB).
+const CACHE_BYTES: u64 = 256 << 20;
 
 fn open_sled(path: &Path) -> Result<sled::Db> {
     // sled panics on some corrupted files instead of returning an error; catch that so that a
@@ -270,6 +259,7 @@ fn open_sled(path: &Path) -> Result<sled::Db> {
         sled::Config::new()
             .path(&p)
             .segment_size(SEGMENT_SIZE)
+            .cache_capacity(CACHE_BYTES)
             .open()
     });
     match res {

@@ -71,15 +71,21 @@ impl Store {
                     return Ok(report);
                 }
             };
+            let ids = log.get(ids_key(first)).map_err(storage)?;
+            if ids.as_ref().map(|v| v.len()) != Some(page.len() * 16) {
+                report.first_break = brk(
+                    first,
+                    "the event-id index entry of this page is missing or the wrong size",
+                );
+                return Ok(report);
+            }
+            let ids = ids.expect("checked");
             for i in 0..page.len() as u64 {
                 let position = first + i;
                 report.events += 1;
-                let b = check_event(
-                    position,
-                    page.get(position).expect("in page"),
-                    &mut seen,
-                    log,
-                )?;
+                let id = &ids[i as usize * 16..i as usize * 16 + 16];
+                let bytes = page.get(position).expect("in page");
+                let b = check_event(position, bytes, id, &mut seen)?;
                 if b.is_some() {
                     report.first_break = b;
                     return Ok(report);
@@ -158,8 +164,8 @@ fn check_indexes(store: &Store, log: &sled::Tree, seen: &Seen, last: u64) -> Res
 fn check_event(
     position: u64,
     bytes: &[u8],
+    indexed_id: &[u8],
     seen: &mut Seen,
-    log: &sled::Tree,
 ) -> Result<Option<Break>> {
     let Ok(Value::Object(mut env)) = serde_json::from_slice::<Value>(bytes) else {
         return Ok(brk(position, "the stored envelope is not valid JSON"));
@@ -200,14 +206,11 @@ fn check_event(
             "account {account} version {version}: prev_hash does not match the previous event's hash"
         )));
     }
-    match log.get(id_key(event_id)).map_err(storage)? {
-        Some(p) if p.as_ref() == position.to_be_bytes() => {}
-        _ => {
-            return Ok(brk(
-                position,
-                format!("the event id index entry of {event_id} is missing or wrong"),
-            ))
-        }
+    if indexed_id != id_bytes(event_id).to_be_bytes() {
+        return Ok(brk(
+            position,
+            format!("the event-id index entry of {event_id} is wrong"),
+        ));
     }
     seen.heads.insert(account.to_string(), (version, hash));
     seen.positions

@@ -103,6 +103,7 @@ pub(crate) fn spawn(db: sled::Db, log: sled::Tree) -> Result<WriterHandle> {
         log,
         states: HashMap::new(),
         last_recorded: DateTime::<Utc>::MIN_UTC,
+        ids: None,
         poisoned: None,
     };
     writer.next_position = last_position(&writer.log)? + 1;
@@ -129,6 +130,8 @@ struct Writer {
     next_position: u64,
     states: HashMap<String, Account>,
     last_recorded: DateTime<Utc>,
+    /// Event id → position of every stored event, loaded on the first append.
+    ids: Option<HashMap<u128, u64>>,
     /// Set when a flush failed: durability can no longer be promised, so the writer refuses
     /// further work until the store is reopened.
     poisoned: Option<String>,
@@ -223,11 +226,14 @@ impl Writer {
         res
     }
 
-    fn stored_duplicate(&self, ev: &NewEvent) -> Result<Option<(u64, Value)>> {
-        let Some(p) = self.log.get(id_key(&ev.event_id)).map_err(storage)? else {
+    fn stored_duplicate(&mut self, ev: &NewEvent) -> Result<Option<(u64, Value)>> {
+        if self.ids.is_none() {
+            self.ids = Some(load_ids(&self.log)?);
+        }
+        let ids = self.ids.as_ref().expect("loaded");
+        let Some(&p) = ids.get(&id_bytes(&ev.event_id)) else {
             return Ok(None);
         };
-        let p = be_u64(&p)?;
         let bytes = read_at(&self.log, p)?.ok_or_else(|| {
             Error::Corrupt(format!("event id index points at missing position {p}"))
         })?;
@@ -302,6 +308,8 @@ impl Writer {
         let mut page_first = position;
         let mut runs: HashMap<&str, (u64, Vec<u8>)> = HashMap::new();
         let mut heads: HashMap<&str, (u64, u64, String)> = HashMap::new();
+        let mut page_ids: Vec<u8> = Vec::new();
+        let mut new_ids: Vec<(u128, u64)> = Vec::new();
 
         for (i, ev) in events.iter().enumerate() {
             let id = ev.event_id.as_str();
@@ -401,8 +409,12 @@ impl Writer {
             acc.head_hash = sealed.hash.clone();
             page_bytes += sealed.json.len();
             page.push(sealed.json);
+            let id128 = id_bytes(id);
+            page_ids.extend_from_slice(&id128.to_be_bytes());
+            new_ids.push((id128, position));
             if page.len() == PAGE_EVENTS || page_bytes >= PAGE_BYTES {
                 batch.insert(&event_key(page_first), encode_page(&page));
+                batch.insert(&ids_key(page_first), std::mem::take(&mut page_ids));
                 page.clear();
                 page_bytes = 0;
                 page_first = position + 1;
@@ -410,7 +422,6 @@ impl Writer {
             let run = runs.entry(account).or_insert_with(|| (version, Vec::new()));
             run.1.extend_from_slice(&position.to_be_bytes());
             heads.insert(account, (version, position, sealed.hash.clone()));
-            batch.insert(id_key(id), &position.to_be_bytes());
             out.push(AppendedEvent {
                 event_id: ev.event_id.clone(),
                 account_id: ev.account_id.clone(),
@@ -427,6 +438,7 @@ impl Writer {
         if position > self.next_position {
             if !page.is_empty() {
                 batch.insert(&event_key(page_first), encode_page(&page));
+                batch.insert(&ids_key(page_first), page_ids);
             }
             for (account, (first_version, positions)) in runs {
                 batch.insert(stream_key(account, first_version), positions);
@@ -436,6 +448,9 @@ impl Writer {
             }
             self.log.apply_batch(batch).map_err(storage)?;
             self.next_position = position;
+            if let Some(ids) = self.ids.as_mut() {
+                ids.extend(new_ids);
+            }
         }
         Ok(AppendOutcome { events: out })
     }
