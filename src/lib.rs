@@ -18,12 +18,15 @@
 //!
 //! `src/main.rs` is only the command-line entry; [`cli`] holds one file per command.
 
+pub mod alert;
 pub mod cli;
 pub mod error;
 pub mod event;
 pub mod import;
 pub mod model;
+pub mod snapshot;
 pub mod store;
+pub mod view;
 pub mod workload;
 
 pub use error::{Error, Result};

@@ -2,11 +2,15 @@
 //! library errors to messages and exit codes (0 success, 1 rejected input or failed check,
 //! 2 usage error).
 
+mod accounts;
+mod alerts;
 mod append;
 mod export;
 mod log;
+mod replay;
 mod schemas;
 mod verify;
+mod view;
 
 use crate::error::Error;
 use crate::store::Store;
@@ -31,6 +35,9 @@ pub struct Cli {
     /// Machine-readable JSON output.
     #[arg(long, global = true)]
     pub json: bool,
+    /// A policy file (JSON) overriding the default thresholds of SPEC 4.
+    #[arg(long, global = true)]
+    pub policy: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -62,12 +69,18 @@ pub enum Command {
         #[arg(long)]
         account: Option<String>,
     },
-    /// The audit timeline of an account.
+    /// The audit timeline of an account: each event and what it changed in the views.
     Log {
         account: String,
         /// Only events of this type.
         #[arg(long = "type")]
         type_name: Option<String>,
+        /// Only events that name this team member.
+        #[arg(long)]
+        member: Option<String>,
+        /// Only events that name this stakeholder.
+        #[arg(long)]
+        stakeholder: Option<String>,
         /// Only events that occurred at or after this time (RFC 3339).
         #[arg(long)]
         since: Option<String>,
@@ -77,6 +90,34 @@ pub enum Command {
     },
     /// Recheck every hash, version and position; report the first break.
     Verify,
+    /// Accounts with version, stage, quadrant and open alert count.
+    Accounts,
+    /// One view of an account: coverage, stage, value, classification or economics.
+    View {
+        account: String,
+        view: String,
+        /// Business time: the world as it was at T (events with occurred_at ≤ T).
+        #[arg(long)]
+        as_of: Option<String>,
+        /// System time: what kamlog knew at T (events with recorded_at ≤ T).
+        #[arg(long)]
+        known_at: Option<String>,
+    },
+    /// Open alerts (or every transition with --history), for one account or all.
+    Alerts {
+        account: Option<String>,
+        #[arg(long)]
+        as_of: Option<String>,
+        #[arg(long)]
+        known_at: Option<String>,
+        /// Every raised/resolved transition in business time instead of the open alerts.
+        #[arg(long)]
+        history: bool,
+    },
+    /// Replay a scenario folder into a fresh temporary store and compare with its expectations.
+    Replay { dir: PathBuf },
+    /// Recompute every account's snapshot from the log.
+    Rebuild,
     /// Write the JSON Schemas generated from the catalog into a directory.
     Schemas {
         #[arg(default_value = "schemas")]
@@ -108,6 +149,10 @@ pub fn main() -> i32 {
 
 fn run(cli: Cli) -> Result<i32, Error> {
     let json = cli.json;
+    let policy = match &cli.policy {
+        Some(p) => crate::view::Policy::from_file(p).map_err(Error::Usage)?,
+        None => crate::view::Policy::default(),
+    };
     match cli.command {
         Command::Schemas { dir } => schemas::run(&dir),
         Command::Append {
@@ -132,18 +177,64 @@ fn run(cli: Cli) -> Result<i32, Error> {
         Command::Log {
             account,
             type_name,
+            member,
+            stakeholder,
             since,
             until,
         } => {
             let store = Store::open(&cli.data)?;
-            log::run(
-                &store,
+            let filter = log::Filter {
+                type_name,
+                member,
+                stakeholder,
+                since,
+                until,
+            };
+            log::run(&store, &account, &filter, &policy, json)
+        }
+        Command::Accounts => accounts::run(&Store::open(&cli.data)?, &policy, json),
+        Command::View {
+            account,
+            view: kind,
+            as_of,
+            known_at,
+        } => {
+            let sel = view::selection(as_of.as_deref(), known_at.as_deref())?;
+            view::run(
+                &Store::open(&cli.data)?,
                 &account,
-                type_name.as_deref(),
-                since.as_deref(),
-                until.as_deref(),
+                &kind,
+                sel,
+                &policy,
                 json,
             )
+        }
+        Command::Alerts {
+            account,
+            as_of,
+            known_at,
+            history,
+        } => {
+            let sel = view::selection(as_of.as_deref(), known_at.as_deref())?;
+            alerts::run(
+                &Store::open(&cli.data)?,
+                account.as_deref(),
+                sel,
+                history,
+                &policy,
+                json,
+            )
+        }
+        Command::Replay { dir } => replay::run(&dir, &policy, json),
+        Command::Rebuild => {
+            let store = Store::open(&cli.data)?;
+            let n = crate::snapshot::rebuild_all(&store, &policy)?;
+            if json {
+                println!("{}", serde_json::json!({"snapshots": n}));
+            } else {
+                println!("rebuilt {n} snapshot(s) from the log");
+            }
+            Ok(0)
         }
         Command::Verify => {
             let store = Store::open(&cli.data)?;
@@ -152,8 +243,8 @@ fn run(cli: Cli) -> Result<i32, Error> {
     }
 }
 
-/// Parses a time given on the command line (RFC 3339; a bare date means its end of day UTC is
-/// not assumed: it means midnight at the start of that day).
+/// Parses a time given on the command line: RFC 3339, or a bare date meaning midnight UTC at
+/// the start of that day.
 pub(crate) fn parse_time_arg(flag: &str, s: &str) -> Result<chrono::DateTime<chrono::Utc>, Error> {
     if let Some(d) = crate::event::validate::parse_date(s) {
         return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());

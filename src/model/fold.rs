@@ -306,12 +306,17 @@ impl AccountState {
                     && self.stakeholders.contains_key(&d.stakeholder_id)
                 {
                     self.links
-                        .insert((d.member_id.clone(), d.stakeholder_id.clone()), d.strength);
+                        .entry(d.member_id.clone())
+                        .or_default()
+                        .insert(d.stakeholder_id.clone(), d.strength);
                 }
             }
             E::RelationshipUnlinked(d) => {
-                let key = (d.member_id.clone(), d.stakeholder_id.clone());
-                if strict && !self.links.contains_key(&key) {
+                let standing = self
+                    .links
+                    .get(&d.member_id)
+                    .is_some_and(|l| l.contains_key(&d.stakeholder_id));
+                if strict && !standing {
                     return rule(
                         "data.stakeholder_id",
                         format!(
@@ -320,7 +325,12 @@ impl AccountState {
                         ),
                     );
                 }
-                self.links.remove(&key);
+                if let Some(l) = self.links.get_mut(&d.member_id) {
+                    l.remove(&d.stakeholder_id);
+                    if l.is_empty() {
+                        self.links.remove(&d.member_id);
+                    }
+                }
             }
             E::InteractionLogged(d) => {
                 if self.interaction_ids.contains(&d.interaction_id) {
@@ -490,6 +500,7 @@ impl AccountState {
                 m.has_investment = true;
             }
             E::RevenueRecorded(d) => {
+                self.revenue_events += 1;
                 let m = self.money.entry(d.currency.clone()).or_default();
                 m.revenue += dec(&d.amount);
                 if let Some(g) = &d.gross_margin {

@@ -121,8 +121,10 @@ pub struct AccountState {
     pub assessments: Vec<Assessment>,
     pub stakeholders: BTreeMap<String, Stakeholder>,
     pub members: BTreeMap<String, Member>,
-    /// Standing relationships (member, stakeholder) → strength.
-    pub links: BTreeMap<(String, String), i64>,
+    /// Standing relationships: member → stakeholder → strength.
+    pub links: BTreeMap<String, BTreeMap<String, i64>>,
+    /// Number of `revenue_recorded` events folded.
+    pub revenue_events: u64,
     pub interactions: Vec<Interaction>,
     pub objectives: BTreeMap<String, Objective>,
     pub plans: BTreeSet<String>,

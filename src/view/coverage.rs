@@ -1,0 +1,193 @@
+//! Coverage, the succession-risk view (SPEC 4.1): who on our side is linked to which key
+//! stakeholder, who is the only link, and whether the account is a bow-tie.
+
+use super::{ratio, within, Policy};
+use crate::model::{AccountState, Stakeholder};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One key stakeholder's coverage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyStakeholder {
+    pub stakeholder_id: String,
+    pub name: String,
+    pub covered_by: Vec<String>,
+    pub coverage: usize,
+    /// `uncovered`, `single` or `covered`.
+    pub risk: &'static str,
+}
+
+/// One active member's succession picture.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberCoverage {
+    pub member_id: String,
+    pub name: String,
+    pub sole_links: Vec<String>,
+    pub successor: Option<String>,
+    pub successor_ready: bool,
+}
+
+/// The coverage view at one instant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Coverage {
+    pub key_stakeholders: Vec<KeyStakeholder>,
+    pub members: Vec<MemberCoverage>,
+    pub coverage_ratio: Decimal,
+    pub bow_tie: bool,
+}
+
+/// Whether an active stakeholder is key (SPEC 4.1).
+pub fn is_key(s: &Stakeholder, policy: &Policy) -> bool {
+    s.active
+        && (s
+            .dmu_roles
+            .iter()
+            .any(|r| matches!(r.as_str(), "decision_maker" | "economic_buyer" | "champion"))
+            || s.influence >= policy.key_influence
+            || s.level == "executive")
+}
+
+/// The links at `t`: active member → the active stakeholders it is linked to, by a standing
+/// relationship or a shared interaction within the contact window.
+pub fn links(
+    state: &AccountState,
+    t: DateTime<Utc>,
+    policy: &Policy,
+) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (m, stakeholders) in &state.links {
+        if !state.is_member_active(m) {
+            continue;
+        }
+        for s in stakeholders.keys() {
+            if state.is_stakeholder_active(s) {
+                out.entry(m.clone()).or_default().insert(s.clone());
+            }
+        }
+    }
+    for i in &state.interactions {
+        if !within(i.occurred_at, t, policy.contact_window_days) {
+            continue;
+        }
+        for m in i.members.iter().filter(|m| state.is_member_active(m)) {
+            for s in i
+                .stakeholders
+                .iter()
+                .filter(|s| state.is_stakeholder_active(s))
+            {
+                out.entry(m.clone()).or_default().insert(s.clone());
+            }
+        }
+    }
+    out
+}
+
+/// The coverage view of a state at `t`.
+pub fn coverage(state: &AccountState, t: DateTime<Utc>, policy: &Policy) -> Coverage {
+    let links = links(state, t, policy);
+    let mut by_stakeholder: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for (m, ss) in &links {
+        for s in ss {
+            by_stakeholder
+                .entry(s.as_str())
+                .or_default()
+                .push(m.clone());
+        }
+    }
+    let key_stakeholders: Vec<KeyStakeholder> = state
+        .stakeholders
+        .iter()
+        .filter(|(_, s)| is_key(s, policy))
+        .map(|(id, s)| {
+            let covered_by = by_stakeholder.get(id.as_str()).cloned().unwrap_or_default();
+            let coverage = covered_by.len();
+            KeyStakeholder {
+                stakeholder_id: id.clone(),
+                name: s.name.clone(),
+                risk: match coverage {
+                    0 => "uncovered",
+                    1 => "single",
+                    _ => "covered",
+                },
+                covered_by,
+                coverage,
+            }
+        })
+        .collect();
+    let members = state
+        .members
+        .iter()
+        .filter(|(_, m)| m.active)
+        .map(|(id, m)| {
+            let sole_links: Vec<String> = key_stakeholders
+                .iter()
+                .filter(|k| k.covered_by.len() == 1 && &k.covered_by[0] == id)
+                .map(|k| k.stakeholder_id.clone())
+                .collect();
+            let successor = m
+                .successor
+                .as_ref()
+                .filter(|s| state.is_member_active(s))
+                .cloned();
+            let successor_ready = sole_links.is_empty()
+                || successor.as_ref().is_some_and(|s| {
+                    sole_links
+                        .iter()
+                        .all(|k| links.get(s).is_some_and(|ss| ss.contains(k)))
+                });
+            MemberCoverage {
+                member_id: id.clone(),
+                name: m.name.clone(),
+                sole_links,
+                successor,
+                successor_ready,
+            }
+        })
+        .collect();
+    let key = key_stakeholders.len();
+    let covered = key_stakeholders.iter().filter(|k| k.coverage >= 2).count();
+    let coverage_ratio = if key == 0 {
+        Decimal::ONE
+    } else {
+        ratio(Decimal::from(covered), Decimal::from(key))
+    };
+    Coverage {
+        key_stakeholders,
+        members,
+        coverage_ratio,
+        bow_tie: bow_tie(state, &links, t, policy),
+    }
+}
+
+/// SPEC 4.1: at least one link and all of them through one member, or one member (active or
+/// not) in ≥ 80 % of the last 180 days' interactions when there are at least 5.
+fn bow_tie(
+    state: &AccountState,
+    links: &BTreeMap<String, BTreeSet<String>>,
+    t: DateTime<Utc>,
+    policy: &Policy,
+) -> bool {
+    if links.len() == 1 {
+        return true;
+    }
+    let recent: Vec<_> = state
+        .interactions
+        .iter()
+        .filter(|i| within(i.occurred_at, t, policy.bow_tie_window_days))
+        .collect();
+    let n = recent.len();
+    if n < policy.bow_tie_min_interactions {
+        return false;
+    }
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for i in &recent {
+        for m in i.members.iter().collect::<BTreeSet<_>>() {
+            *counts.entry(m.as_str()).or_default() += 1;
+        }
+    }
+    // count / n ≥ share %, in integers
+    counts
+        .values()
+        .any(|&c| c * 100 >= n * policy.bow_tie_share_percent as usize)
+}
