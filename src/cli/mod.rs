@@ -12,6 +12,8 @@ mod schemas;
 mod verify;
 mod view;
 
+pub use replay::{compare as compare_json, replay as replay_scenario};
+
 use crate::error::Error;
 use crate::store::Store;
 use clap::{Parser, Subcommand};

@@ -2,8 +2,11 @@
 //! every `expected/` file with the program's `--json` output at the scenario's `as_of`.
 //!
 //! Expected files: `expected/<account>.<view>.json` (a view), `expected/alerts.json` (open
-//! alerts of every account), `expected/alerts.history.json` (every transition). Decimal
-//! strings are compared as numbers and timestamps as instants; anything else exactly.
+//! alerts of every account), `expected/alerts.history.json` (every transition), each at the
+//! scenario's `as_of`. A file named `<name>@<label>.json` is checked at the checkpoint
+//! `<label>` of `scenario.json`'s `checkpoints` object instead
+//! (`{"label": {"as_of": T, "known_at": K}}`, `known_at` optional). Decimal strings are
+//! compared as numbers and timestamps as instants; anything else exactly.
 
 use crate::error::Error;
 use crate::store::Store;
@@ -73,7 +76,20 @@ pub fn replay(dir: &Path, policy: &Policy) -> Result<Vec<String>, Error> {
     let as_of = scenario["as_of"]
         .as_str()
         .ok_or_else(|| Error::Io(format!("{}: no as_of", dir.join("scenario.json").display())))?;
-    let sel = Selection::as_of(super::parse_time_arg("as_of", as_of)?);
+    let default_sel = Selection::as_of(super::parse_time_arg("as_of", as_of)?);
+    let checkpoint = |label: &str| -> Result<Selection, Error> {
+        let c = &scenario["checkpoints"][label];
+        let t = c["as_of"]
+            .as_str()
+            .ok_or_else(|| Error::Io(format!("scenario.json: checkpoint {label} has no as_of")))?;
+        Ok(Selection {
+            as_of: super::parse_time_arg("as_of", t)?,
+            known_at: c["known_at"]
+                .as_str()
+                .map(|k| super::parse_time_arg("known_at", k))
+                .transpose()?,
+        })
+    };
     let tmp = std::env::temp_dir().join(format!(
         "kamlog-replay-{}-{}",
         std::process::id(),
@@ -107,7 +123,11 @@ pub fn replay(dir: &Path, policy: &Policy) -> Result<Vec<String>, Error> {
                 .into_owned();
             let expected: Value = serde_json::from_str(&read(&file)?)
                 .map_err(|e| Error::Io(format!("{}: {e}", file.display())))?;
-            let stem = name.trim_end_matches(".json");
+            let full = name.trim_end_matches(".json");
+            let (stem, sel) = match full.split_once('@') {
+                Some((stem, label)) => (stem, checkpoint(label)?),
+                None => (full, default_sel),
+            };
             let actual = match stem {
                 "alerts" | "alerts.history" => {
                     let mut trackers = Vec::new();
