@@ -12,6 +12,7 @@ mod schemas;
 mod verify;
 mod view;
 
+pub use alerts::{tracker as alert_tracker, tracker_from_events as alert_tracker_from_events};
 pub use replay::{compare as compare_json, replay as replay_scenario};
 
 use crate::error::Error;

@@ -106,7 +106,14 @@ pub(crate) fn spawn(db: sled::Db, log: sled::Tree) -> Result<WriterHandle> {
         ids: None,
         poisoned: None,
     };
-    writer.next_position = last_position(&writer.log)? + 1;
+    let last = last_position(&writer.log)?;
+    writer.next_position = last + 1;
+    // Keep recorded_at increasing across restarts too (the clock may have gone back).
+    if let Some(bytes) = read_at(&writer.log, last)? {
+        if let Ok(e) = crate::event::StoredEvent::decode(&bytes) {
+            writer.last_recorded = e.recorded_at;
+        }
+    }
     let (tx, rx) = mpsc::channel::<Request>();
     let thread = std::thread::Builder::new()
         .name("kamlog-writer".into())
@@ -159,7 +166,9 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            let now = Utc::now().max(self.last_recorded);
+            // recorded_at strictly increases from one group to the next, so that a known-at
+            // time separates what was known before a group from the group itself.
+            let now = Utc::now().max(self.last_recorded + chrono::Duration::microseconds(1));
             self.last_recorded = now;
             let recorded_at = format_recorded_at(now);
             let mut answers = Vec::with_capacity(group.len());

@@ -88,3 +88,21 @@ pub fn base_account(account: &str) -> Vec<Value> {
         ),
     ]
 }
+
+/// Stored events built directly (no store): positions and versions from 1, recorded at the
+/// occurred time, placeholder hashes. For testing views as pure functions.
+pub fn stored(events: &[Value]) -> Vec<kamlog::event::StoredEvent> {
+    events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let mut e = e.clone();
+            e["version"] = json!(i + 1);
+            e["position"] = json!(i + 1);
+            e["recorded_at"] = e["occurred_at"].clone();
+            e["prev_hash"] = json!("0".repeat(64));
+            e["hash"] = json!("0".repeat(64));
+            kamlog::event::StoredEvent::decode(e.to_string().as_bytes()).unwrap()
+        })
+        .collect()
+}
