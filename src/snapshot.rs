@@ -15,9 +15,9 @@ use crate::error::{Error, Result};
 use crate::event::{EventData, StoredEvent};
 use crate::model::AccountState;
 use crate::store::Store;
-use crate::view::account::{render, render_from_state, stage_json, Computed, ViewKind};
+use crate::view::account::{render, render_from_state, stage_json_parts, ViewKind};
 use crate::view::stage::StageTracker;
-use crate::view::walk::{resume, walk, Observer};
+use crate::view::walk::{advance_time, resume, walk, Observer};
 use crate::view::{Policy, Selection};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -38,9 +38,19 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    pub fn meta(&self) -> Meta {
+        Meta {
+            version: self.version,
+            policy: self.policy.clone(),
+            max_occurred: self.max_occurred,
+            max_recorded: self.max_recorded,
+            last_instant: self.last_instant,
+        }
+    }
+
     /// Whether the snapshot's state is what this selection would fold.
     pub fn serves(&self, sel: &Selection) -> bool {
-        sel.as_of >= self.max_occurred && sel.known_at.is_none_or(|k| k >= self.max_recorded)
+        self.meta().serves(sel)
     }
 
     /// The trackers continued from the last event instant to `until` (time-driven changes).
@@ -131,39 +141,117 @@ pub fn extend(mut snap: Snapshot, new_events: &[StoredEvent]) -> Option<Snapshot
     Some(snap)
 }
 
-/// Reads an account's snapshot, if any.
-pub fn load(store: &Store, account: &str) -> Result<Option<Snapshot>> {
-    match tree(store)?
-        .get(account.as_bytes())
+/// The parts of a snapshot are stored under separate keys so that a view reads only what it
+/// needs (the alert transitions of a long history outweigh the state).
+fn part_key(account: &str, part: &str) -> Vec<u8> {
+    let mut k = account.as_bytes().to_vec();
+    k.push(0);
+    k.extend_from_slice(part.as_bytes());
+    k
+}
+
+/// What tells whether a snapshot is current and whom it serves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Meta {
+    pub version: u64,
+    pub policy: Policy,
+    pub max_occurred: DateTime<Utc>,
+    pub max_recorded: DateTime<Utc>,
+    pub last_instant: DateTime<Utc>,
+}
+
+impl Meta {
+    pub fn serves(&self, sel: &Selection) -> bool {
+        sel.as_of >= self.max_occurred && sel.known_at.is_none_or(|k| k >= self.max_recorded)
+    }
+}
+
+fn read_part<T: serde::de::DeserializeOwned>(
+    t: &sled::Tree,
+    account: &str,
+    part: &str,
+) -> Result<Option<T>> {
+    match t
+        .get(part_key(account, part))
         .map_err(|e| Error::Storage(e.to_string()))?
     {
         None => Ok(None),
-        // A snapshot that no longer reads (an older format) is simply rebuilt.
+        // A part that no longer reads (an older format) is simply rebuilt.
         Some(bytes) => Ok(serde_json::from_slice(&bytes).ok()),
     }
 }
 
-/// Writes an account's snapshot.
+fn load_meta(store: &Store, account: &str) -> Result<Option<Meta>> {
+    read_part(&tree(store)?, account, "meta")
+}
+
+/// The state part of a current snapshot.
+pub fn load_state(store: &Store, account: &str) -> Result<Option<AccountState>> {
+    read_part(&tree(store)?, account, "state")
+}
+
+/// Reads an account's whole snapshot, if any.
+pub fn load(store: &Store, account: &str) -> Result<Option<Snapshot>> {
+    let t = tree(store)?;
+    let (Some(meta), Some(state), Some(stage), Some(alerts)) = (
+        read_part::<Meta>(&t, account, "meta")?,
+        read_part(&t, account, "state")?,
+        read_part(&t, account, "stage")?,
+        read_part(&t, account, "alerts")?,
+    ) else {
+        return Ok(None);
+    };
+    Ok(Some(Snapshot {
+        version: meta.version,
+        policy: meta.policy,
+        max_occurred: meta.max_occurred,
+        max_recorded: meta.max_recorded,
+        last_instant: meta.last_instant,
+        state,
+        stage,
+        alerts,
+    }))
+}
+
+/// Writes an account's snapshot (all parts in one atomic batch).
 pub fn save(store: &Store, account: &str, snap: &Snapshot) -> Result<()> {
-    let bytes = serde_json::to_vec(snap).map_err(|e| Error::Storage(e.to_string()))?;
+    let enc = |v: &dyn erased::Ser| v.to_vec();
+    let meta = snap.meta();
+    let mut batch = sled::Batch::default();
+    batch.insert(part_key(account, "meta"), enc(&meta)?);
+    batch.insert(part_key(account, "state"), enc(&snap.state)?);
+    batch.insert(part_key(account, "stage"), enc(&snap.stage)?);
+    batch.insert(part_key(account, "alerts"), enc(&snap.alerts)?);
     tree(store)?
-        .insert(account.as_bytes(), bytes)
+        .apply_batch(batch)
         .map_err(|e| Error::Storage(e.to_string()))?;
     Ok(())
 }
 
-/// The current snapshot of an account (extended or rebuilt and saved as needed), or `None`
-/// for an account without events.
-pub fn current(store: &Store, account: &str, policy: &Policy) -> Result<Option<Snapshot>> {
+mod erased {
+    /// Serialises any part to JSON bytes.
+    pub trait Ser {
+        fn to_vec(&self) -> crate::error::Result<Vec<u8>>;
+    }
+    impl<T: serde::Serialize> Ser for T {
+        fn to_vec(&self) -> crate::error::Result<Vec<u8>> {
+            serde_json::to_vec(self).map_err(|e| crate::error::Error::Storage(e.to_string()))
+        }
+    }
+}
+
+/// Makes an account's snapshot current (extending or rebuilding and saving it as needed) and
+/// returns its metadata, or `None` for an account without events.
+pub fn current(store: &Store, account: &str, policy: &Policy) -> Result<Option<Meta>> {
     let Some(head) = store.head(account)? else {
         return Ok(None);
     };
-    let old = load(store, account)?.filter(|s| &s.policy == policy && s.version <= head.version);
-    if let Some(s) = &old {
-        if s.version == head.version {
-            return Ok(old);
+    if let Some(meta) = load_meta(store, account)? {
+        if &meta.policy == policy && meta.version == head.version {
+            return Ok(Some(meta));
         }
     }
+    let old = load(store, account)?.filter(|s| &s.policy == policy && s.version <= head.version);
     let events = store.account_events(account)?;
     let snap = match old {
         Some(s) => {
@@ -172,10 +260,13 @@ pub fn current(store: &Store, account: &str, policy: &Policy) -> Result<Option<S
         }
         None => build(account, &events, policy),
     };
-    if let Some(s) = &snap {
-        save(store, account, s)?;
+    match snap {
+        Some(s) => {
+            save(store, account, &s)?;
+            Ok(Some(s.meta()))
+        }
+        None => Ok(None),
     }
-    Ok(snap)
 }
 
 /// Rebuilds every account's snapshot from the log; returns how many were written.
@@ -194,6 +285,23 @@ pub fn rebuild_all(store: &Store, policy: &Policy) -> Result<usize> {
     Ok(n)
 }
 
+/// The state of a current snapshot, decoded once per process and version.
+fn snapshot_state(
+    store: &Store,
+    account: &str,
+    meta: &Meta,
+) -> Result<Option<std::sync::Arc<AccountState>>> {
+    if let Some(s) = store.cached_state(account, meta.version) {
+        return Ok(Some(s));
+    }
+    let Some(state) = load_state(store, account)? else {
+        return Ok(None);
+    };
+    let state = std::sync::Arc::new(state);
+    store.cache_state(account, meta.version, state.clone());
+    Ok(Some(state))
+}
+
 /// A view of an account at a selection: from the snapshot when it serves, else from the events.
 pub fn view(
     store: &Store,
@@ -202,37 +310,59 @@ pub fn view(
     sel: &Selection,
     policy: &Policy,
 ) -> Result<Value> {
-    if let Some(snap) = current(store, account, policy)? {
-        if snap.serves(sel) {
-            return Ok(match kind {
-                ViewKind::Stage => {
-                    let (stage, _) = snap.advanced_to(sel.as_of);
-                    let computed = Computed {
-                        state: snap.state,
-                        stage,
-                    };
-                    stage_json(&computed, sel, policy)
-                }
-                other => render_from_state(other, &snap.state, sel, policy),
-            });
+    if let Some(meta) = current(store, account, policy)? {
+        if meta.serves(sel) {
+            let t = tree(store)?;
+            if let Some(state) = snapshot_state(store, account, &meta)? {
+                return Ok(match kind {
+                    ViewKind::Stage => match read_part::<StageTracker>(&t, account, "stage")? {
+                        Some(mut stage) => {
+                            {
+                                let mut observers: [&mut dyn Observer; 1] = [&mut stage];
+                                advance_time(
+                                    &state,
+                                    meta.last_instant,
+                                    sel.as_of,
+                                    policy,
+                                    &mut observers,
+                                );
+                            }
+                            stage_json_parts(&state, &stage, sel, policy)
+                        }
+                        None => render(kind, account, &store.account_events(account)?, sel, policy),
+                    },
+                    other => render_from_state(other, &state, sel, policy),
+                });
+            }
         }
     }
     let events = store.account_events(account)?;
     Ok(render(kind, account, &events, sel, policy))
 }
 
-/// The state at a selection (from the snapshot when it serves).
-pub fn state_at(
+/// The alert tracker of an account at a selection: from the snapshot when it serves.
+pub fn alerts(
     store: &Store,
     account: &str,
     sel: &Selection,
     policy: &Policy,
-) -> Result<AccountState> {
-    if let Some(snap) = current(store, account, policy)? {
-        if snap.serves(sel) {
-            return Ok(snap.state);
-        }
+) -> Result<Option<AlertTracker>> {
+    let Some(meta) = current(store, account, policy)? else {
+        return Ok(None);
+    };
+    if !meta.serves(sel) {
+        return Ok(None);
     }
-    let events = store.account_events(account)?;
-    Ok(crate::view::account::fold_selected(account, &events, sel))
+    let t = tree(store)?;
+    let (Some(state), Some(mut alerts)) = (
+        snapshot_state(store, account, &meta)?,
+        read_part::<AlertTracker>(&t, account, "alerts")?,
+    ) else {
+        return Ok(None);
+    };
+    {
+        let mut observers: [&mut dyn Observer; 1] = [&mut alerts];
+        advance_time(&state, meta.last_instant, sel.as_of, policy, &mut observers);
+    }
+    Ok(Some(alerts))
 }

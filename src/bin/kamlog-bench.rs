@@ -39,6 +39,20 @@ enum Cmd {
         #[arg(long, default_value_t = 50_000)]
         batch_size: usize,
     },
+    /// Full rebuild of every account's views (snapshots) from the log of an existing store.
+    Rebuild {
+        #[arg(long)]
+        data: PathBuf,
+    },
+    /// View latency on one large account: "now" from the snapshot, and --as-of in the past.
+    View {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value_t = 10_000)]
+        events: u64,
+        #[arg(long, default_value_t = 200)]
+        runs: usize,
+    },
     /// Single-event durable appends from W concurrent writers: latency percentiles.
     Append {
         #[arg(long)]
@@ -89,6 +103,8 @@ fn main() {
             writers,
             count,
         } => append(&data, writers, count),
+        Cmd::Rebuild { data } => rebuild(&data),
+        Cmd::View { data, events, runs } => view(&data, events, runs),
     }
 }
 
@@ -185,4 +201,77 @@ fn append(data: &Path, writers: usize, count: usize) {
         percentile(&all, 0.99).as_secs_f64() * 1e3,
         all.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
     );
+}
+
+fn rebuild(data: &Path) {
+    let store = Store::open(data).expect("open store");
+    let n = store.last_position().expect("read");
+    let start = Instant::now();
+    let accounts =
+        kamlog::snapshot::rebuild_all(&store, &kamlog::view::Policy::default()).expect("rebuild");
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "rebuild: {n} events, {accounts} accounts in {secs:.2} s = {:.0} events/s; peak RSS {:.0} MiB",
+        n as f64 / secs,
+        peak_rss_mib()
+    );
+}
+
+fn view(data: &Path, events: u64, runs: usize) {
+    use kamlog::view::account::ViewKind;
+    use kamlog::view::{Policy, Selection};
+    let _ = std::fs::remove_dir_all(data);
+    let store = Store::open(data).expect("open store");
+    let lines: Vec<String> = Workload::new(7, 1, events).map(|v| v.to_string()).collect();
+    let batch: Vec<_> = JsonlReader::new(lines.join("\n").as_bytes())
+        .map(|(_, r)| r.unwrap())
+        .collect();
+    store.append(batch, None).expect("append");
+    let account = "acct-00000";
+    let policy = Policy::default();
+    let all = store.account_events(account).unwrap();
+    let last = all.iter().map(|e| e.occurred_at).max().unwrap();
+    let first = all.first().unwrap().occurred_at;
+    let now = Selection::as_of(last + chrono::Duration::days(1));
+    let past = Selection::as_of(first + (last - first) / 2);
+    kamlog::snapshot::current(&store, account, &policy)
+        .unwrap()
+        .unwrap();
+    let snap = kamlog::snapshot::load(&store, account).unwrap().unwrap();
+    println!(
+        "  snapshot: state {} KiB, stage history {} KiB, alert transitions {} ({} KiB)",
+        serde_json::to_vec(&snap.state).unwrap().len() / 1024,
+        serde_json::to_vec(&snap.stage).unwrap().len() / 1024,
+        snap.alerts.transitions.len(),
+        serde_json::to_vec(&snap.alerts).unwrap().len() / 1024
+    );
+    let measure = |kind: ViewKind, sel: &Selection, runs: usize| {
+        let mut lat = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            let t = Instant::now();
+            let v = kamlog::snapshot::view(&store, account, kind, sel, &policy).unwrap();
+            std::hint::black_box(v);
+            lat.push(t.elapsed());
+        }
+        lat.sort();
+        (
+            percentile(&lat, 0.5).as_secs_f64() * 1e3,
+            percentile(&lat, 0.99).as_secs_f64() * 1e3,
+        )
+    };
+    println!("view: one account of {events} events");
+    for kind in ViewKind::ALL {
+        let (p50, p99) = measure(kind, &now, runs);
+        println!(
+            "  {:<15} now (snapshot): p50 {p50:.3} ms, p99 {p99:.3} ms",
+            kind.name()
+        );
+    }
+    for kind in ViewKind::ALL {
+        let (p50, p99) = measure(kind, &past, runs.min(20));
+        println!(
+            "  {:<15} --as-of mid-history (replay): p50 {p50:.1} ms, p99 {p99:.1} ms",
+            kind.name()
+        );
+    }
 }

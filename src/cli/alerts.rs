@@ -14,10 +14,8 @@ pub fn tracker(
     sel: &Selection,
     policy: &Policy,
 ) -> Result<AlertTracker, Error> {
-    if let Some(snap) = crate::snapshot::current(store, account, policy)? {
-        if snap.serves(sel) {
-            return Ok(snap.advanced_to(sel.as_of).1);
-        }
+    if let Some(t) = crate::snapshot::alerts(store, account, sel, policy)? {
+        return Ok(t);
     }
     let events = store.account_events(account)?;
     Ok(tracker_from_events(account, &events, sel, policy))

@@ -108,8 +108,17 @@ pub fn coverage_json(state: &AccountState, sel: &Selection, policy: &Policy) -> 
 
 /// `view A stage`.
 pub fn stage_json(computed: &Computed, sel: &Selection, policy: &Policy) -> Value {
-    let state = &computed.state;
-    let e = evidence(state, sel.as_of, computed.stage.once_cooperative, policy);
+    stage_json_parts(&computed.state, &computed.stage, sel, policy)
+}
+
+/// `view A stage` from a state and its stage tracker.
+pub fn stage_json_parts(
+    state: &AccountState,
+    tracker: &StageTracker,
+    sel: &Selection,
+    policy: &Policy,
+) -> Value {
+    let e = evidence(state, sel.as_of, tracker.once_cooperative, policy);
     let inferred = infer(&e, sel.as_of, policy);
     let declared = state.assessments.last();
     with_header(
@@ -121,7 +130,7 @@ pub fn stage_json(computed: &Computed, sel: &Selection, policy: &Policy) -> Valu
             })),
             "inferred": {"stage": inferred, "evidence": e.to_json()},
             "divergence": divergence(declared.map(|a| a.stage.as_str()), inferred),
-            "history": computed.stage.history.iter().map(|h| h.to_json()).collect::<Vec<_>>(),
+            "history": tracker.history.iter().map(|h| h.to_json()).collect::<Vec<_>>(),
         }),
     )
 }

@@ -66,7 +66,7 @@ pub fn links(
             }
         }
     }
-    for i in &state.interactions {
+    for i in recent_interactions(state, t, policy.contact_window_days) {
         if !within(i.occurred_at, t, policy.contact_window_days) {
             continue;
         }
@@ -171,8 +171,7 @@ fn bow_tie(
     if links.len() == 1 {
         return true;
     }
-    let recent: Vec<_> = state
-        .interactions
+    let recent: Vec<_> = recent_interactions(state, t, policy.bow_tie_window_days)
         .iter()
         .filter(|i| within(i.occurred_at, t, policy.bow_tie_window_days))
         .collect();
@@ -190,4 +189,22 @@ fn bow_tie(
     counts
         .values()
         .any(|&c| c * 100 >= n * policy.bow_tie_share_percent as usize)
+}
+
+/// The interactions that may fall in the window `[t − days, t]`: when the state holds them in
+/// time order (the usual case), just that slice, found by binary search; otherwise all of
+/// them (callers still check each one).
+pub fn recent_interactions(
+    state: &AccountState,
+    t: DateTime<Utc>,
+    days: i64,
+) -> &[crate::model::Interaction] {
+    let all = &state.interactions[..];
+    if !all.windows(2).all(|w| w[0].occurred_at <= w[1].occurred_at) {
+        return all;
+    }
+    let from = t - super::days(days);
+    let lo = all.partition_point(|i| i.occurred_at < from);
+    let hi = all.partition_point(|i| i.occurred_at <= t);
+    &all[lo..hi.max(lo)]
 }

@@ -201,6 +201,10 @@ pub fn resume(
             o.observe(&step, policy);
         }
     };
+    if new_events.is_empty() {
+        advance_time(state, last, until, policy, observers);
+        return last;
+    }
     while i < new_events.len() {
         let instant = new_events[i].occurred_at;
         for t in state_time_candidates(state, last, instant, policy) {
@@ -221,4 +225,24 @@ pub fn resume(
         emit(state, t, Cause::Time, observers);
     }
     last
+}
+
+/// Emits the time-driven instants in `(after, until]` for a state that does not change.
+pub fn advance_time(
+    state: &AccountState,
+    after: DateTime<Utc>,
+    until: DateTime<Utc>,
+    policy: &Policy,
+    observers: &mut [&mut dyn Observer],
+) {
+    for t in state_time_candidates(state, after, until, policy) {
+        let step = Step {
+            instant: t,
+            cause: Cause::Time,
+            state,
+        };
+        for o in observers.iter_mut() {
+            o.observe(&step, policy);
+        }
+    }
 }
