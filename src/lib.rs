@@ -19,6 +19,7 @@
 //! `src/main.rs` is only the command-line entry; [`cli`] holds one file per command.
 
 pub mod alert;
+pub mod bus;
 pub mod cli;
 pub mod error;
 pub mod event;

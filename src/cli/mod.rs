@@ -12,8 +12,12 @@ mod schemas;
 mod verify;
 mod view;
 
-pub use alerts::{tracker as alert_tracker, tracker_from_events as alert_tracker_from_events};
+pub use alerts::{
+    document as alerts_document, tracker as alert_tracker,
+    tracker_from_events as alert_tracker_from_events,
+};
 pub use replay::{compare as compare_json, replay as replay_scenario};
+pub use view::selection as selection_of;
 
 use crate::error::Error;
 use crate::store::Store;
@@ -41,6 +45,10 @@ pub struct Cli {
     /// A policy file (JSON) overriding the default thresholds of SPEC 4.
     #[arg(long, global = true)]
     pub policy: Option<PathBuf>,
+    /// Reach a running `kamlog serve` through NATS at this URL instead of opening --data
+    /// (append, view and alerts); for `serve`, the NATS server to publish to.
+    #[arg(long, global = true)]
+    pub nats: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -121,6 +129,13 @@ pub enum Command {
     Replay { dir: PathBuf },
     /// Recompute every account's snapshot from the log.
     Rebuild,
+    /// Publish events and alert transitions to NATS JetStream and answer API requests, until
+    /// stopped (SIGINT/SIGTERM). Needs --nats URL.
+    Serve {
+        /// Seconds between re-evaluations of time-driven alerts.
+        #[arg(long, default_value_t = 60)]
+        tick: u64,
+    },
     /// Write the JSON Schemas generated from the catalog into a directory.
     Schemas {
         #[arg(default_value = "schemas")]
@@ -156,7 +171,25 @@ fn run(cli: Cli) -> Result<i32, Error> {
         Some(p) => crate::view::Policy::from_file(p).map_err(Error::Usage)?,
         None => crate::view::Policy::default(),
     };
+    if let Some(url) = cli.nats.clone() {
+        if !matches!(cli.command, Command::Serve { .. }) {
+            return remote(&url, cli.command, json);
+        }
+    }
     match cli.command {
+        Command::Serve { tick } => {
+            let url = cli
+                .nats
+                .clone()
+                .ok_or_else(|| Error::Usage("serve needs --nats URL".into()))?;
+            let store = Store::open(&cli.data)?;
+            let mut opts = crate::bus::ServeOptions::new(&url);
+            opts.tick = std::time::Duration::from_secs(tick.max(1));
+            opts.policy = policy;
+            let rt = tokio::runtime::Runtime::new().map_err(|e| Error::Io(e.to_string()))?;
+            rt.block_on(crate::bus::serve(store, opts, shutdown_signal()))?;
+            Ok(0)
+        }
         Command::Schemas { dir } => schemas::run(&dir),
         Command::Append {
             file,
@@ -259,4 +292,78 @@ pub(crate) fn parse_time_arg(flag: &str, s: &str) -> Result<chrono::DateTime<chr
                 "{flag} {s}: not an RFC 3339 time such as 2025-06-30T00:00:00Z ({e})"
             ))
         })
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+/// The `--nats` mode: the command is sent to a running `kamlog serve`.
+fn remote(url: &str, command: Command, json: bool) -> Result<i32, Error> {
+    let rt = tokio::runtime::Runtime::new().map_err(|e| Error::Io(e.to_string()))?;
+    let (endpoint, headers, body) = match command {
+        Command::Append { file, expected_version } => {
+            let body = if file == "-" {
+                let mut b = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut b).map_err(|e| Error::Io(e.to_string()))?;
+                b
+            } else {
+                std::fs::read(&file).map_err(|e| Error::Io(format!("cannot open {file}: {e}")))?
+            };
+            let headers = expected_version.map(|v| {
+                let mut h = async_nats::HeaderMap::new();
+                h.insert("Kamlog-Expected-Version", v.to_string().as_str());
+                h
+            });
+            ("append", headers, body)
+        }
+        Command::View { account, view, as_of, known_at } => (
+            "view",
+            None,
+            serde_json::json!({"account": account, "view": view, "as_of": as_of, "known_at": known_at}).to_string().into_bytes(),
+        ),
+        Command::Alerts { account, as_of, known_at, history } => (
+            "alerts",
+            None,
+            serde_json::json!({"account": account, "as_of": as_of, "known_at": known_at, "history": history}).to_string().into_bytes(),
+        ),
+        _ => return Err(Error::Usage("with --nats only append, view and alerts are available; run the rest against --data".into())),
+    };
+    let reply = rt.block_on(crate::bus::request(url, endpoint, headers, body))?;
+    if reply.get("ok") == Some(&serde_json::Value::Bool(false)) {
+        let msg = reply["error"]
+            .as_str()
+            .unwrap_or("request failed")
+            .to_string();
+        return Err(Error::Io(msg));
+    }
+    if json {
+        println!("{reply}");
+    } else {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&reply).unwrap_or_default()
+        );
+    }
+    Ok(0)
 }
