@@ -1,0 +1,400 @@
+//! The NATS JetStream feed and API against a real `nats-server -js`, started by each test on a
+//! free port in a temporary directory (and killed by it for the fault tests).
+//!
+//! Each test ends by reading the whole stream back and counting every message.
+
+mod common;
+
+use async_nats::jetstream;
+use common::*;
+use kamlog::bus::{self, ServeOptions};
+use kamlog::Store;
+use serde_json::{json, Value};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const NATS: &str = "/usr/sbin/nats-server";
+
+struct Nats {
+    child: Option<Child>,
+    port: u16,
+    dir: PathBuf,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Nats {
+    fn start_on(port: u16, dir: &Path) -> Nats {
+        let mut n = Nats {
+            child: None,
+            port,
+            dir: dir.to_path_buf(),
+        };
+        n.restart();
+        n
+    }
+    fn restart(&mut self) {
+        let child = Command::new(NATS)
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server runs (Debian package nats-server)");
+        self.child = Some(child);
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "nats-server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Every message in the stream: (subject, Nats-Msg-Id, payload).
+async fn read_stream(url: &str) -> Vec<(String, String, Value)> {
+    let client = async_nats::connect(url).await.unwrap();
+    let js = jetstream::new(client);
+    let Ok(mut s) = js.get_stream(bus::STREAM).await else {
+        return vec![];
+    };
+    let info = s.info().await.unwrap().clone();
+    let mut out = vec![];
+    for seq in info.state.first_sequence.max(1)..=info.state.last_sequence {
+        if let Ok(m) = s.get_raw_message(seq).await {
+            let id = m
+                .headers
+                .get("Nats-Msg-Id")
+                .map(|v| v.as_str().to_string())
+                .unwrap_or_default();
+            out.push((
+                m.subject.to_string(),
+                id,
+                serde_json::from_slice(&m.payload).unwrap_or(Value::Null),
+            ));
+        }
+    }
+    out
+}
+
+fn events_of(msgs: &[(String, String, Value)]) -> Vec<&(String, String, Value)> {
+    msgs.iter()
+        .filter(|m| m.0.starts_with("kamlog.events."))
+        .collect()
+}
+
+/// Waits until the stream holds `n` event messages (or the time runs out), then returns it.
+async fn wait_for_events(url: &str, n: usize, secs: u64) -> Vec<(String, String, Value)> {
+    let start = Instant::now();
+    loop {
+        let msgs = read_stream(url).await;
+        if events_of(&msgs).len() >= n || start.elapsed() > Duration::from_secs(secs) {
+            return msgs;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Checks the event messages are exactly the stored events, once each, in position order.
+fn assert_exactly_once(
+    store_events: &[kamlog::event::StoredEvent],
+    msgs: &[(String, String, Value)],
+) {
+    let events = events_of(msgs);
+    let ids: Vec<&str> = events.iter().map(|m| m.1.as_str()).collect();
+    let unique: HashSet<&str> = ids.iter().copied().collect();
+    assert_eq!(unique.len(), ids.len(), "a message was duplicated");
+    assert_eq!(events.len(), store_events.len(), "messages lost or extra");
+    for (m, e) in events.iter().zip(store_events) {
+        assert_eq!(m.1, e.event_id);
+        assert_eq!(
+            m.0,
+            format!("kamlog.events.{}.{}", e.account_id, e.type_name())
+        );
+        assert_eq!(m.2["position"], json!(e.position));
+        assert_eq!(m.2["hash"], json!(e.hash));
+    }
+}
+
+fn workload(seed: u64, accounts: usize, n: u64) -> Vec<Value> {
+    kamlog::workload::Workload::new(seed, accounts, n).collect()
+}
+
+async fn append_async(store: &Store, events: Vec<Value>) {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || append(&store, &events).unwrap())
+        .await
+        .unwrap();
+}
+
+fn serve_in_process(
+    store: &Store,
+    url: &str,
+) -> (
+    tokio::task::JoinHandle<()>,
+    tokio::sync::oneshot::Sender<()>,
+) {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let mut opts = ServeOptions::new(url);
+    opts.tick = Duration::from_secs(1);
+    let store = store.clone();
+    let h = tokio::spawn(async move {
+        bus::serve(store, opts, async {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+    });
+    (h, tx)
+}
+
+fn all_events(store: &Store) -> Vec<kamlog::event::StoredEvent> {
+    store.events_from(1).map(|e| e.unwrap()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_event_arrives_once_in_order_with_headers_and_alerts_follow() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = Nats::start_on(free_port(), &dir.path().join("js"));
+    let store = Store::open(dir.path().join("data")).unwrap();
+    let (h, stop) = serve_in_process(&store, &nats.url());
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/replays/champion-departs/events.jsonl"
+    ))
+    .unwrap();
+    let events: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    append_async(&store, events).await;
+    wait_for_events(&nats.url(), 12, 30).await;
+    // Alert transitions of the account are published after its events are acknowledged.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let msgs = read_stream(&nats.url()).await;
+    stop.send(()).unwrap();
+    h.await.unwrap();
+    assert_exactly_once(&all_events(&store), &msgs);
+    let alerts: Vec<_> = msgs
+        .iter()
+        .filter(|m| m.0.starts_with("kamlog.alerts.globex."))
+        .collect();
+    let raised: HashSet<(String, String)> = alerts
+        .iter()
+        .filter(|m| m.2["state"] == "raised")
+        .map(|m| {
+            (
+                m.2["kind"].as_str().unwrap().to_string(),
+                m.2["subject"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    // The account's open alerts now (replays/champion-departs: bow-tie and the uncovered new champion).
+    assert!(
+        raised.contains(&("bow_tie".into(), "globex".into())),
+        "{alerts:?}"
+    );
+    assert!(
+        raised.contains(&("uncovered_stakeholder".into(), "s-eli".into())),
+        "{alerts:?}"
+    );
+    for m in &alerts {
+        assert_eq!(
+            m.0,
+            format!("kamlog.alerts.globex.{}", m.2["kind"].as_str().unwrap())
+        );
+        assert!(m.2["position"].is_u64() || m.2["at"].is_string());
+        assert_eq!(m.1.len(), 64, "a stable transition id");
+    }
+    drop(nats);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_killed_and_restarted_while_appending_loses_and_duplicates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut nats = Nats::start_on(free_port(), &dir.path().join("js"));
+    let store = Store::open(dir.path().join("data")).unwrap();
+    let (h, stop) = serve_in_process(&store, &nats.url());
+    let events = workload(11, 3, 300);
+    for (i, chunk) in events.chunks(10).enumerate() {
+        append_async(&store, chunk.to_vec()).await;
+        if i == 10 {
+            nats.kill();
+        }
+        if i == 18 {
+            nats.restart();
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    let msgs = wait_for_events(&nats.url(), 300, 60).await;
+    stop.send(()).unwrap();
+    h.await.unwrap();
+    assert_exactly_once(&all_events(&store), &msgs);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_unreachable_at_start_then_the_backlog_drains() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let store = Store::open(dir.path().join("data")).unwrap();
+    let (h, stop) = serve_in_process(&store, &format!("nats://127.0.0.1:{port}"));
+    // Appends succeed while NATS is down.
+    append_async(&store, workload(12, 2, 60)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(kamlog::bus::checkpoint(&store).unwrap(), 0);
+    let nats = Nats::start_on(port, &dir.path().join("js"));
+    let msgs = wait_for_events(&nats.url(), 60, 60).await;
+    stop.send(()).unwrap();
+    h.await.unwrap();
+    assert_exactly_once(&all_events(&store), &msgs);
+    assert_eq!(kamlog::bus::checkpoint(&store).unwrap(), 60);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_killed_mid_publish_resumes_from_its_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = Nats::start_on(free_port(), &dir.path().join("js"));
+    let data = dir.path().join("data");
+    let total = 1500;
+    {
+        let store = Store::open(&data).unwrap();
+        for chunk in workload(13, 30, total).chunks(500) {
+            append(&store, chunk).unwrap();
+        }
+    }
+    let serve = || {
+        Command::new(env!("CARGO_BIN_EXE_kamlog"))
+            .arg("--data")
+            .arg(&data)
+            .args(["--nats", &nats.url(), "serve"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut child = serve();
+    // Kill it with SIGKILL once publishing has started, before it has finished.
+    let start = Instant::now();
+    loop {
+        let n = events_of(&read_stream(&nats.url()).await).len();
+        if n > 0 || start.elapsed() > Duration::from_secs(30) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let published_before = events_of(&read_stream(&nats.url()).await).len();
+    let mut child = serve();
+    let msgs = wait_for_events(&nats.url(), total as usize, 120).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let store = Store::open(&data).unwrap();
+    assert!(
+        published_before > 0 && published_before < total as usize,
+        "not killed mid-publish: {published_before}"
+    );
+    eprintln!("{published_before} of {total} events were published before the kill");
+    assert_exactly_once(&all_events(&store), &msgs);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_reply_append_view_and_a_malformed_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = Nats::start_on(free_port(), &dir.path().join("js"));
+    let store = Store::open(dir.path().join("data")).unwrap();
+    let (h, stop) = serve_in_process(&store, &nats.url());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/replays/value-journey/events.jsonl"
+    ))
+    .unwrap();
+    let reply = bus::request(&nats.url(), "append", None, text.clone().into_bytes())
+        .await
+        .unwrap();
+    assert_eq!(reply["ok"], json!(true));
+    assert_eq!(reply["stored"], json!(13));
+    assert_eq!(reply["events"][12]["position"], json!(13));
+    // Read the view back (replays/value-journey: p-a is overdue at 2024-10-15).
+    let v = bus::request(
+        &nats.url(),
+        "view",
+        None,
+        json!({"account": "initech", "view": "value", "as_of": "2024-10-15T00:00:00Z"})
+            .to_string()
+            .into_bytes(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(v["promises"][0]["promise_id"], json!("p-a"));
+    assert_eq!(v["promises"][0]["status"], json!("overdue"));
+    assert_eq!(v["promises"][0]["shortfall"], json!("29999.5"));
+    // A malformed batch: one good event and one with a float amount. Nothing is stored.
+    let good = ev(
+        "initech",
+        "account_closed",
+        "2024-11-01T00:00:00Z",
+        json!({}),
+    );
+    let bad = json!({"event_id": new_id(), "account_id": "initech", "type": "value_delivered",
+        "occurred_at": "2024-11-02T00:00:00Z", "data": {"promise_id": "p-a", "amount": 1.5}});
+    let body = format!("{good}\n{bad}\n");
+    let reply = bus::request(&nats.url(), "append", None, body.into_bytes())
+        .await
+        .unwrap();
+    assert_eq!(reply["ok"], json!(false));
+    assert_eq!(reply["error"], json!(format!(
+        "line 2, event {}, field data.amount: floating-point number 1.5 is not allowed; amounts are decimal strings such as \"1250.50\"",
+        bad["event_id"].as_str().unwrap())));
+    assert_eq!(store.last_position().unwrap(), 13);
+    // An expected-version conflict is an error reply too.
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Kamlog-Expected-Version", "3");
+    let reply = bus::request(
+        &nats.url(),
+        "append",
+        Some(headers),
+        format!("{good}\n").into_bytes(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        reply["error"],
+        json!("concurrency conflict on account initech: expected version 3, but it is at 13")
+    );
+    stop.send(()).unwrap();
+    h.await.unwrap();
+}
