@@ -252,13 +252,23 @@ pub fn current(store: &Store, account: &str, policy: &Policy) -> Result<Option<M
         }
     }
     let old = load(store, account)?.filter(|s| &s.policy == policy && s.version <= head.version);
-    let events = store.account_events(account)?;
     let snap = match old {
         Some(s) => {
-            let from = s.version as usize;
-            extend(s, &events[from..]).or_else(|| build(account, &events, policy))
+            // Read only the events after the snapshot to extend it.
+            let positions = store.account_positions(account)?;
+            let mut new_events = Vec::new();
+            for p in positions.iter().skip(s.version as usize) {
+                let bytes = store
+                    .raw_at(*p)?
+                    .ok_or_else(|| Error::Corrupt(format!("position {p} is missing")))?;
+                new_events.push(StoredEvent::decode(&bytes).map_err(Error::Corrupt)?);
+            }
+            match extend(s, &new_events) {
+                Some(s) => Some(s),
+                None => build(account, &store.account_events(account)?, policy),
+            }
         }
-        None => build(account, &events, policy),
+        None => build(account, &store.account_events(account)?, policy),
     };
     match snap {
         Some(s) => {

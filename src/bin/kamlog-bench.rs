@@ -53,6 +53,16 @@ enum Cmd {
         #[arg(long, default_value_t = 200)]
         runs: usize,
     },
+    /// Publishing to a local JetStream (a nats-server started on a free port): drain
+    /// throughput of a backlog, and end-to-end latency from append to a subscriber.
+    Bus {
+        #[arg(long, default_value_t = 20_000)]
+        events: u64,
+        #[arg(long, default_value_t = 200)]
+        samples: usize,
+        #[arg(long, default_value = "/usr/sbin/nats-server")]
+        nats_server: PathBuf,
+    },
     /// Single-event durable appends from W concurrent writers: latency percentiles.
     Append {
         #[arg(long)]
@@ -104,6 +114,11 @@ fn main() {
             count,
         } => append(&data, writers, count),
         Cmd::Rebuild { data } => rebuild(&data),
+        Cmd::Bus {
+            events,
+            samples,
+            nats_server,
+        } => bus(events, samples, &nats_server),
         Cmd::View { data, events, runs } => view(&data, events, runs),
     }
 }
@@ -206,6 +221,19 @@ fn append(data: &Path, writers: usize, count: usize) {
 fn rebuild(data: &Path) {
     let store = Store::open(data).expect("open store");
     let n = store.last_position().expect("read");
+    // The fold alone: every account's state from its events (what "now" views read).
+    let start = Instant::now();
+    let heads = store.heads().expect("heads");
+    for h in &heads {
+        let events = store.account_events(&h.account_id).expect("read");
+        std::hint::black_box(kamlog::model::fold_events(&h.account_id, events.iter()));
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "fold: {n} events, {} accounts in {secs:.2} s = {:.0} events/s",
+        heads.len(),
+        n as f64 / secs
+    );
     let start = Instant::now();
     let accounts =
         kamlog::snapshot::rebuild_all(&store, &kamlog::view::Policy::default()).expect("rebuild");
@@ -274,4 +302,87 @@ fn view(data: &Path, events: u64, runs: usize) {
             kind.name()
         );
     }
+}
+
+fn bus(events: u64, samples: usize, nats_server: &Path) {
+    let dir = std::env::temp_dir().join(format!("kamlog-bench-bus-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = std::process::Command::new(nats_server)
+        .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+        .arg(dir.join("js"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start nats-server");
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let url = format!("nats://127.0.0.1:{port}");
+    let store = Store::open(dir.join("data")).expect("open store");
+    let lines: Vec<String> = Workload::new(5, 100, events)
+        .map(|v| v.to_string())
+        .collect();
+    for chunk in lines.chunks(50_000) {
+        let batch: Vec<_> = JsonlReader::new(chunk.join("\n").as_bytes())
+            .map(|(_, r)| r.unwrap())
+            .collect();
+        store.append(batch, None).expect("append");
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        use futures_util::StreamExt;
+        let client = async_nats::connect(url.as_str()).await.unwrap();
+        let mut sub = client.subscribe("kamlog.events.lat.>").await.unwrap();
+        client.flush().await.unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let mut opts = kamlog::bus::ServeOptions::new(&url);
+        opts.tick = Duration::from_secs(3600);
+        let serving = tokio::spawn(kamlog::bus::serve(store.clone(), opts, async {
+            let _ = rx.await;
+        }));
+        let start = Instant::now();
+        while kamlog::bus::checkpoint(&store).unwrap() < events {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "bus: drained a backlog of {events} events over 100 accounts in {secs:.2} s = {:.0} events/s (alert transitions and KV views follow once caught up)",
+            events as f64 / secs
+        );
+        // End to end: one append at a time, until a subscriber receives it.
+        let open = |id: String| format!(r#"{{"event_id":"{id}","account_id":"lat","type":"account_opened","occurred_at":"2024-01-01T00:00:00Z","data":{{"name":"L"}}}}"#);
+        let first = kamlog::event::validate::parse_line(&open(uuid::Uuid::new_v4().to_string())).unwrap();
+        store.append(vec![first], None).unwrap();
+        let _ = sub.next().await;
+        let mut lat = Vec::with_capacity(samples);
+        for i in 0..samples {
+            let line = format!(
+                r#"{{"event_id":"{}","account_id":"lat","type":"stage_assessed","occurred_at":"2024-01-02T00:00:{:02}Z","data":{{"stage":"basic"}}}}"#,
+                uuid::Uuid::new_v4(),
+                i % 60
+            );
+            let ev = kamlog::event::validate::parse_line(&line).unwrap();
+            let t = Instant::now();
+            let s2 = store.clone();
+            tokio::task::spawn_blocking(move || s2.append(vec![ev], None).unwrap()).await.unwrap();
+            let _ = sub.next().await;
+            lat.push(t.elapsed());
+        }
+        lat.sort();
+        println!(
+            "bus: end-to-end append → subscriber, {samples} single events: p50 {:.2} ms, p99 {:.2} ms",
+            percentile(&lat, 0.5).as_secs_f64() * 1e3,
+            percentile(&lat, 0.99).as_secs_f64() * 1e3
+        );
+        let _ = tx.send(());
+        let _ = serving.await;
+    });
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&dir);
 }
