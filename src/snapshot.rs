@@ -279,15 +279,22 @@ pub fn current(store: &Store, account: &str, policy: &Policy) -> Result<Option<M
     }
 }
 
-/// Rebuilds every account's snapshot from the log; returns how many were written.
+/// Rebuilds every account's snapshot from the log; returns how many were written. The log is
+/// read once, sequentially, and split by account.
 pub fn rebuild_all(store: &Store, policy: &Policy) -> Result<usize> {
     let t = tree(store)?;
     t.clear().map_err(|e| Error::Storage(e.to_string()))?;
+    let mut by_account: std::collections::BTreeMap<String, Vec<StoredEvent>> = Default::default();
+    store.scan_from(1, |p, bytes| {
+        let e = StoredEvent::decode(bytes)
+            .map_err(|e| Error::Corrupt(format!("event at position {p} cannot be read: {e}")))?;
+        by_account.entry(e.account_id.clone()).or_default().push(e);
+        Ok(())
+    })?;
     let mut n = 0;
-    for head in store.heads()? {
-        let events = store.account_events(&head.account_id)?;
-        if let Some(s) = build(&head.account_id, &events, policy) {
-            save(store, &head.account_id, &s)?;
+    for (account, events) in by_account {
+        if let Some(s) = build(&account, &events, policy) {
+            save(store, &account, &s)?;
             n += 1;
         }
     }
