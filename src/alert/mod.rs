@@ -6,8 +6,7 @@
 //! the position of the event at that instant, or the instant itself for a time-driven change.
 
 use crate::model::AccountState;
-use crate::view::coverage::coverage;
-use crate::view::stage::{divergence, evidence, infer, update_once_cooperative};
+use crate::view::stage::{divergence, infer, update_once_cooperative};
 use crate::view::value::status;
 use crate::view::walk::{Cause, Observer, Step};
 use crate::view::{days, time_str, within, Policy};
@@ -38,11 +37,27 @@ pub fn conditions(
     once_cooperative: bool,
     policy: &Policy,
 ) -> Conditions {
+    conditions_at(&Step::new(t, Cause::Time, state), once_cooperative, policy)
+}
+
+/// Every alert condition true at a step of the walk (sharing the step's links and coverage).
+pub fn conditions_at(step: &Step, once_cooperative: bool, policy: &Policy) -> Conditions {
+    let (state, t) = (step.state, step.instant);
     let mut out = Conditions::new();
     let mut put = |kind: &str, subject: &str, detail: Value| {
         out.insert((kind.to_string(), subject.to_string()), detail);
     };
-    let cov = coverage(state, t, policy);
+    let cov = step.coverage(policy);
+    // The last interaction (at or before t) of every stakeholder, in one pass.
+    let mut last_seen: BTreeMap<&str, DateTime<Utc>> = BTreeMap::new();
+    for i in state.interactions.iter().filter(|i| i.occurred_at <= t) {
+        for s in &i.stakeholders {
+            let e = last_seen.entry(s.as_str()).or_insert(i.occurred_at);
+            if i.occurred_at > *e {
+                *e = i.occurred_at;
+            }
+        }
+    }
     for k in &cov.key_stakeholders {
         match k.coverage {
             0 => put(
@@ -57,12 +72,7 @@ pub fn conditions(
             ),
             _ => {}
         }
-        let last = state
-            .interactions
-            .iter()
-            .filter(|i| i.occurred_at <= t && i.stakeholders.contains(&k.stakeholder_id))
-            .map(|i| i.occurred_at)
-            .max();
+        let last = last_seen.get(k.stakeholder_id.as_str()).copied();
         let known = state.stakeholders[&k.stakeholder_id].added_at;
         let quiet = last.is_none_or(|l| !within(l, t, policy.engagement_lapse_days));
         if quiet && t - known >= days(policy.engagement_lapse_days) {
@@ -117,7 +127,7 @@ pub fn conditions(
             );
         }
     }
-    let e = evidence(state, t, once_cooperative, policy);
+    let e = step.evidence(once_cooperative, policy);
     let inferred = infer(&e, t, policy);
     let declared = state.assessments.last().map(|a| a.stage.as_str());
     if divergence(declared, inferred) {
@@ -221,7 +231,7 @@ impl AlertTracker {
 impl Observer for AlertTracker {
     fn observe(&mut self, step: &Step, policy: &Policy) {
         update_once_cooperative(&mut self.once_cooperative, step, policy);
-        let now = conditions(step.state, step.instant, self.once_cooperative, policy);
+        let now = conditions_at(step, self.once_cooperative, policy);
         let closed: Vec<String> = self
             .open
             .keys()

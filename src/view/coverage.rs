@@ -85,9 +85,18 @@ pub fn links(
 
 /// The coverage view of a state at `t`.
 pub fn coverage(state: &AccountState, t: DateTime<Utc>, policy: &Policy) -> Coverage {
-    let links = links(state, t, policy);
+    coverage_from_links(state, &links(state, t, policy), t, policy)
+}
+
+/// The coverage view from links already computed at `t`.
+pub fn coverage_from_links(
+    state: &AccountState,
+    links: &BTreeMap<String, BTreeSet<String>>,
+    t: DateTime<Utc>,
+    policy: &Policy,
+) -> Coverage {
     let mut by_stakeholder: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    for (m, ss) in &links {
+    for (m, ss) in links {
         for s in ss {
             by_stakeholder
                 .entry(s.as_str())
@@ -156,7 +165,7 @@ pub fn coverage(state: &AccountState, t: DateTime<Utc>, policy: &Policy) -> Cove
         key_stakeholders,
         members,
         coverage_ratio,
-        bow_tie: bow_tie(state, &links, t, policy),
+        bow_tie: bow_tie(state, links, t, policy),
     }
 }
 

@@ -1,7 +1,7 @@
 //! The relationship stage (SPEC 4.2): declared by people, inferred from evidence, and whether
 //! the two diverge.
 
-use super::coverage::{coverage, links};
+use super::coverage::links;
 use super::{time_str, Policy};
 use crate::model::AccountState;
 use chrono::{DateTime, Utc};
@@ -69,12 +69,23 @@ pub fn evidence(
     policy: &Policy,
 ) -> Evidence {
     let links = links(state, t, policy);
-    let cov = coverage(state, t, policy);
+    let cov = super::coverage::coverage_from_links(state, &links, t, policy);
+    evidence_from(state, t, once_cooperative, &links, &cov)
+}
+
+/// The evidence from links and coverage already computed at `t`.
+pub fn evidence_from(
+    state: &AccountState,
+    t: DateTime<Utc>,
+    once_cooperative: bool,
+    links: &std::collections::BTreeMap<String, BTreeSet<String>>,
+    cov: &super::coverage::Coverage,
+) -> Evidence {
     let mut customer_functions = BTreeSet::new();
     let mut supplier_functions = BTreeSet::new();
     let mut executive_link = false;
     let mut n_links = 0;
-    for (m, ss) in &links {
+    for (m, ss) in links {
         let member = &state.members[m];
         supplier_functions.insert(member.function.as_str());
         let exec_member = member.team_role == "exec_sponsor" || member.function == "executive";
@@ -233,7 +244,7 @@ impl super::walk::Observer for StageTracker {
             }
         }
         self.declared = declared;
-        let e = evidence(state, step.instant, self.once_cooperative, policy);
+        let e = step.evidence(self.once_cooperative, policy);
         let inferred = infer(&e, step.instant, policy);
         if self.inferred.as_deref() != Some(inferred) {
             self.history.push(StageChange {
@@ -253,7 +264,7 @@ pub fn update_once_cooperative(flag: &mut bool, step: &super::walk::Step, policy
         return;
     }
     if let super::walk::Cause::Event(_) = step.cause {
-        let e = evidence(step.state, step.instant, false, policy);
+        let e = step.evidence(false, policy);
         if rank(developing_stage(&e, policy)) >= rank("cooperative") {
             *flag = true;
         }

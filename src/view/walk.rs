@@ -27,11 +27,52 @@ pub enum Cause {
     Time,
 }
 
-/// One instant of the walk.
+/// One instant of the walk. The links and coverage at the instant are computed once and
+/// shared by every observer.
 pub struct Step<'a> {
     pub instant: DateTime<Utc>,
     pub cause: Cause,
     pub state: &'a AccountState,
+    links: std::cell::OnceCell<std::collections::BTreeMap<String, BTreeSet<String>>>,
+    coverage: std::cell::OnceCell<super::coverage::Coverage>,
+}
+
+impl<'a> Step<'a> {
+    pub fn new(instant: DateTime<Utc>, cause: Cause, state: &'a AccountState) -> Step<'a> {
+        Step {
+            instant,
+            cause,
+            state,
+            links: Default::default(),
+            coverage: Default::default(),
+        }
+    }
+
+    pub fn links(&self, policy: &Policy) -> &std::collections::BTreeMap<String, BTreeSet<String>> {
+        self.links
+            .get_or_init(|| super::coverage::links(self.state, self.instant, policy))
+    }
+
+    pub fn coverage(&self, policy: &Policy) -> &super::coverage::Coverage {
+        self.coverage.get_or_init(|| {
+            super::coverage::coverage_from_links(
+                self.state,
+                self.links(policy),
+                self.instant,
+                policy,
+            )
+        })
+    }
+
+    pub fn evidence(&self, once_cooperative: bool, policy: &Policy) -> super::stage::Evidence {
+        super::stage::evidence_from(
+            self.state,
+            self.instant,
+            once_cooperative,
+            self.links(policy),
+            self.coverage(policy),
+        )
+    }
 }
 
 /// Something that watches the walk.
@@ -111,11 +152,7 @@ pub fn walk(
     let mut applied = 0usize; // events folded so far (incremental mode)
     let mut time_iter = times.into_iter().peekable();
     let emit = |state: &AccountState, instant, cause, observers: &mut [&mut dyn Observer]| {
-        let step = Step {
-            instant,
-            cause,
-            state,
-        };
+        let step = Step::new(instant, cause, state);
         for o in observers.iter_mut() {
             o.observe(&step, policy);
         }
@@ -192,11 +229,7 @@ pub fn resume(
     let mut last = last_instant;
     let mut i = 0;
     let emit = |state: &AccountState, instant, cause, observers: &mut [&mut dyn Observer]| {
-        let step = Step {
-            instant,
-            cause,
-            state,
-        };
+        let step = Step::new(instant, cause, state);
         for o in observers.iter_mut() {
             o.observe(&step, policy);
         }
@@ -236,11 +269,7 @@ pub fn advance_time(
     observers: &mut [&mut dyn Observer],
 ) {
     for t in state_time_candidates(state, after, until, policy) {
-        let step = Step {
-            instant: t,
-            cause: Cause::Time,
-            state,
-        };
+        let step = Step::new(t, Cause::Time, state);
         for o in observers.iter_mut() {
             o.observe(&step, policy);
         }
