@@ -85,6 +85,17 @@ fn after_window(at: DateTime<Utc>, days: i64) -> DateTime<Utc> {
     at + Duration::days(days) + Duration::microseconds(1)
 }
 
+/// The instants just after each window an interaction at `at` counts in has closed.
+fn interaction_windows_close(at: DateTime<Utc>, policy: &Policy) -> [DateTime<Utc>; 4] {
+    [
+        policy.contact_window_days,
+        policy.disintegration_days,
+        policy.engagement_lapse_days,
+        policy.bow_tie_window_days,
+    ]
+    .map(|days| after_window(at, days))
+}
+
 /// Every instant at which a time-driven condition can change, from these events.
 pub fn time_candidates(events: &[&StoredEvent], policy: &Policy) -> BTreeSet<DateTime<Utc>> {
     let mut out = BTreeSet::new();
@@ -96,14 +107,7 @@ pub fn time_candidates(events: &[&StoredEvent], policy: &Policy) -> BTreeSet<Dat
     for e in events {
         match &e.data {
             EventData::InteractionLogged(_) => {
-                for days in [
-                    policy.contact_window_days,
-                    policy.disintegration_days,
-                    policy.engagement_lapse_days,
-                    policy.bow_tie_window_days,
-                ] {
-                    out.insert(after_window(e.occurred_at, days));
-                }
+                out.extend(interaction_windows_close(e.occurred_at, policy))
             }
             EventData::StakeholderAdded(_) => {
                 out.insert(e.occurred_at + Duration::days(policy.engagement_lapse_days));
@@ -192,14 +196,7 @@ pub fn state_time_candidates(
 ) -> BTreeSet<DateTime<Utc>> {
     let mut out = BTreeSet::new();
     for i in &state.interactions {
-        for days in [
-            policy.contact_window_days,
-            policy.disintegration_days,
-            policy.engagement_lapse_days,
-            policy.bow_tie_window_days,
-        ] {
-            out.insert(after_window(i.occurred_at, days));
-        }
+        out.extend(interaction_windows_close(i.occurred_at, policy));
     }
     for s in state.stakeholders.values() {
         out.insert(s.added_at + Duration::days(policy.engagement_lapse_days));
