@@ -36,7 +36,8 @@ pub struct ImportSummary {
     pub last_position: Option<u64>,
 }
 
-fn open(path: &Path) -> Result<BufReader<std::fs::File>> {
+/// Opens an input file with a large read buffer.
+pub(crate) fn open(path: &Path) -> Result<BufReader<std::fs::File>> {
     std::fs::File::open(path)
         .map(|f| BufReader::with_capacity(1 << 20, f))
         .map_err(|e| Error::Io(format!("cannot open {}: {e}", path.display())))

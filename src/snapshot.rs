@@ -52,25 +52,6 @@ impl Snapshot {
     pub fn serves(&self, sel: &Selection) -> bool {
         self.meta().serves(sel)
     }
-
-    /// The trackers continued from the last event instant to `until` (time-driven changes).
-    pub fn advanced_to(&self, until: DateTime<Utc>) -> (StageTracker, AlertTracker) {
-        let mut stage = self.stage.clone();
-        let mut alerts = self.alerts.clone();
-        let mut state = self.state.clone();
-        {
-            let mut observers: [&mut dyn Observer; 2] = [&mut stage, &mut alerts];
-            resume(
-                &mut state,
-                self.last_instant,
-                &[],
-                until,
-                &self.policy,
-                &mut observers,
-            );
-        }
-        (stage, alerts)
-    }
 }
 
 fn tree(store: &Store) -> Result<sled::Tree> {

@@ -494,21 +494,10 @@ async fn api(
             }
             let reply = match res {
                 Ok(v) => Ok(Bytes::from(v.to_string())),
-                Err(e) => {
-                    let code = if matches!(
-                        e,
-                        Error::Usage(_) | Error::Rejected { .. } | Error::VersionConflict { .. }
-                    ) {
-                        400
-                    } else {
-                        500
-                    };
-                    // The body carries the error too, for clients that read only bodies.
-                    let _ = code;
-                    Ok(Bytes::from(
-                        json!({"ok": false, "error": e.to_string()}).to_string(),
-                    ))
-                }
+                // Errors are replies too, with the message in the body.
+                Err(e) => Ok(Bytes::from(
+                    json!({"ok": false, "error": e.to_string()}).to_string(),
+                )),
             };
             let _ = request.respond(reply).await;
         });

@@ -18,12 +18,6 @@ pub const DEFAULT_IMPORT_BATCH: usize = 50_000;
 /// Shape errors listed before `import` stops listing.
 const MAX_LISTED_ERRORS: usize = 20;
 
-fn open(path: &Path) -> Result<std::io::BufReader<std::fs::File>, Error> {
-    std::fs::File::open(path)
-        .map(|f| std::io::BufReader::with_capacity(1 << 20, f))
-        .map_err(|e| Error::Io(format!("cannot open {}: {e}", path.display())))
-}
-
 /// Reads all events of an input, failing on the first bad line.
 fn read_all(input: impl std::io::BufRead) -> Result<(Vec<NewEvent>, Vec<usize>), Error> {
     let mut events = Vec::new();
@@ -93,7 +87,7 @@ pub fn append(store: &Store, file: &str, expected: Option<u64>, json: bool) -> R
     let (events, lines) = if file == "-" {
         read_all(std::io::stdin().lock())?
     } else {
-        read_all(open(Path::new(file))?)?
+        read_all(crate::import::open(Path::new(file))?)?
     };
     let outcome = store
         .append(events, expected)
