@@ -117,6 +117,9 @@ pub fn store_file(
                             "{reason} (lines 1–{through} were stored by earlier batches; nothing from line {first_line} on was)"
                         ),
                     },
+                    (Error::Storage(m), Some(through)) => Error::Storage(format!(
+                        "{m} (lines 1–{through} were stored by earlier batches; the batch from line {first_line} on was not acknowledged)"
+                    )),
                     (e, _) => e,
                 }
             })?;

@@ -96,11 +96,18 @@ impl Store {
             ))
         })?;
         let lock = lock::DirLock::acquire(&dir)?;
-        let db = open_sled(&dir.join("sled"))?;
+        let sled_dir = dir.join("sled");
+        // A store with a durability mark whose sled files are gone is damaged; opening sled
+        // would quietly create an empty one in their place.
+        if !sled_dir.join("db").exists() {
+            mark::check_missing(&dir)?;
+        }
+        let db = open_sled(&sled_dir)?;
         let log = db
             .open_tree("log")
             .map_err(|e| Error::Storage(format!("cannot open the log tree: {e}")))?;
-        let writer = writer::spawn(db.clone(), log.clone())?;
+        mark::check(&dir, &log)?;
+        let writer = writer::spawn(db.clone(), log.clone(), dir.clone())?;
         Ok(Store {
             inner: Arc::new(Inner {
                 db,
@@ -256,7 +263,23 @@ impl Store {
 }
 
 pub(crate) fn storage(e: sled::Error) -> Error {
-    Error::Storage(e.to_string())
+    Error::Storage(sled_error_text(&e))
+}
+
+/// sled's error as a reader would want it: an I/O error by its OS message ("No space left
+/// on device (os error 28)") rather than its debug form.
+pub(crate) fn sled_error_text(e: &sled::Error) -> String {
+    match e {
+        // sled keeps the OS error only in its debug text; its kind reads better.
+        sled::Error::Io(io) if io.kind() == std::io::ErrorKind::StorageFull => {
+            "I/O error: no space left on device (the disk is full)".to_string()
+        }
+        sled::Error::Io(io) if io.raw_os_error().is_none() => {
+            format!("I/O error: {}", io.kind())
+        }
+        sled::Error::Io(io) => format!("I/O error: {io}"),
+        other => other.to_string(),
+    }
 }
 
 /// The last global position in the log (0 when empty).
@@ -295,8 +318,9 @@ fn open_sled(path: &Path) -> Result<sled::Db> {
     match res {
         Ok(Ok(db)) => Ok(db),
         Ok(Err(e)) => Err(Error::Storage(format!(
-            "cannot open the store at {}: {e}",
-            path.display()
+            "cannot open the store at {}: {}",
+            path.display(),
+            sled_error_text(&e)
         ))),
         Err(_) => Err(Error::Storage(format!(
             "cannot open the store at {}: its files are damaged (sled panicked while recovering)",
@@ -305,4 +329,5 @@ fn open_sled(path: &Path) -> Result<sled::Db> {
     }
 }
 
+mod mark;
 pub mod verify;

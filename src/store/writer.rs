@@ -16,8 +16,13 @@ use crate::model::{fold_strict, AccountState, EventRef};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 use std::sync::mpsc;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How often, at most, the durability mark is rewritten while appends go on.
+const MARK_EVERY: Duration = Duration::from_secs(1);
 
 /// One event of an append, as stored (or as found, for a duplicate).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,8 +101,12 @@ impl Drop for WriterHandle {
     }
 }
 
-pub(crate) fn spawn(db: sled::Db, log: sled::Tree) -> Result<WriterHandle> {
+pub(crate) fn spawn(db: sled::Db, log: sled::Tree, dir: PathBuf) -> Result<WriterHandle> {
     let mut writer = Writer {
+        dir,
+        durable: 0,
+        marked: 0,
+        last_mark: Instant::now(),
         next_position: 0,
         db,
         log,
@@ -108,6 +117,8 @@ pub(crate) fn spawn(db: sled::Db, log: sled::Tree) -> Result<WriterHandle> {
     };
     let last = last_position(&writer.log)?;
     writer.next_position = last + 1;
+    writer.marked = last;
+    writer.durable = last;
     // Keep recorded_at increasing across restarts too (the clock may have gone back).
     if let Some(bytes) = read_at(&writer.log, last)? {
         if let Ok(e) = crate::event::StoredEvent::decode(&bytes) {
@@ -132,6 +143,13 @@ struct Account {
 }
 
 struct Writer {
+    /// The data directory, where the durability mark is kept.
+    dir: PathBuf,
+    /// The last position made durable by a flush.
+    durable: u64,
+    /// The position the mark last recorded, and when.
+    marked: u64,
+    last_mark: Instant,
     db: sled::Db,
     log: sled::Tree,
     next_position: u64,
@@ -185,7 +203,7 @@ impl Writer {
             }
             if wrote {
                 if let Err(e) = self.db.flush() {
-                    let why = e.to_string();
+                    let why = sled_error_text(&e);
                     self.poisoned = Some(why.clone());
                     self.states.clear();
                     for (_, res) in answers.iter_mut() {
@@ -195,11 +213,47 @@ impl Writer {
                             )));
                         }
                     }
+                } else {
+                    self.durable = self.next_position - 1;
                 }
             }
             for (reply, res) in answers {
                 let _ = reply.send(res);
             }
+            if self.last_mark.elapsed() >= MARK_EVERY {
+                self.write_mark();
+            }
+        }
+        // The store is closing: everything acknowledged has been flushed.
+        self.write_mark();
+    }
+
+    /// Records the last durable position in the mark file (see `mark`), unless nothing new
+    /// has been made durable since the last time.
+    fn write_mark(&mut self) {
+        let position = self.durable;
+        if position <= self.marked {
+            return;
+        }
+        self.last_mark = Instant::now();
+        let Ok(Some(bytes)) = read_at(&self.log, position) else {
+            return;
+        };
+        let Ok(e) = crate::event::StoredEvent::decode(&bytes) else {
+            return;
+        };
+        // A mark that cannot be written (a full disk, say) only makes the check on open
+        // weaker; the events themselves are durable, so the append is not failed for it.
+        if super::mark::write(
+            &self.dir,
+            &super::mark::Mark {
+                position,
+                hash: e.hash,
+            },
+        )
+        .is_ok()
+        {
+            self.marked = position;
         }
     }
 
