@@ -135,13 +135,23 @@ fn missing_sled_files_are_refused_and_not_replaced() {
                 "{what}: opening created an empty log in place of the missing one"
             );
         }
+        // `verify` opens without the mark check and compares with the mark itself, after
+        // its own checks; when sled's files are missing altogether it is refused like any
+        // other command.
         let out = kamlog(&["--data", data.to_str().unwrap(), "verify"]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{what}: {stderr}");
-        assert!(
-            stderr.starts_with("kamlog: the store is damaged: positions 1–3000 were durable"),
-            "{what}: {stderr}"
-        );
+        let refused =
+            "kamlog: the store is damaged: positions 1–3000 were durable (kamlog.mark) but the log";
+        let verified = "kamlog: verify failed at position 1: missing (the log ends at position 0, but kamlog.mark records position 3000 as durable)\n";
+        if db_before.is_none() {
+            assert!(stderr.starts_with(refused), "{what}: {stderr}");
+        } else {
+            assert!(
+                stderr.starts_with(refused) || stderr == verified,
+                "{what}: {stderr}"
+            );
+        }
         assert!(!stderr.contains("panicked"), "{what}: {stderr}");
     }
 }
@@ -243,6 +253,18 @@ fn a_damaged_mark_is_refused() {
         ),
         other => panic!("{other:?}"),
     }
+    // verify gets past the open and names the position, with both hashes.
+    let h7 = {
+        let store = Store::open_for_verify(&data).unwrap();
+        let bytes = store.raw_at(7).unwrap().unwrap();
+        kamlog::event::StoredEvent::decode(&bytes).unwrap().hash
+    };
+    let out = kamlog(&["--data", data.to_str().unwrap(), "verify"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!("kamlog: verify failed at position 7: hash {h7} differs from the one kamlog.mark recorded as durable ({h})\n")
+    );
 }
 
 /// What an import that ran out of room left behind, checked against the input: whole batches

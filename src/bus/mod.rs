@@ -272,9 +272,17 @@ async fn publish_backlog(
     let mut done = from;
     let mut pending: BTreeMap<String, u64> = BTreeMap::new();
     loop {
+        // Only what is durable: an event applied but not yet flushed could still be lost
+        // by a crash, and its position reused.
+        let durable = store.durable_position();
         let mut batch = Vec::new();
-        for r in store.events_from(done + 1).take(2048) {
-            batch.push(r?);
+        if durable > done {
+            for r in store
+                .events_from(done + 1)
+                .take((durable - done).min(2048) as usize)
+            {
+                batch.push(r?);
+            }
         }
         if batch.is_empty() {
             for (account, position) in std::mem::take(&mut pending) {
@@ -308,7 +316,7 @@ async fn publish_backlog(
         done = batch.last().map(|e| e.position).unwrap_or(done);
         set_checkpoint(store, done)?;
         pending.extend(touched);
-        if store.last_position()? > done {
+        if store.durable_position() > done {
             continue;
         }
         // Caught up: what the new events changed in each touched account's alerts and views.

@@ -273,7 +273,7 @@ fn run(cli: Cli) -> Result<i32, Error> {
             Ok(0)
         }
         Command::Verify => {
-            let store = Store::open(&cli.data)?;
+            let store = Store::open_for_verify(&cli.data)?;
             verify::run(&store, json)
         }
     }

@@ -2,8 +2,10 @@
 //! atomic sled batch, and the group-committed flush.
 //!
 //! Callers send a request and block on its reply. The thread takes every request already
-//! waiting, applies each as its own atomic batch, then flushes once for the whole group and
-//! only then replies: an acknowledged event is on disk.
+//! waiting, applies each as its own atomic batch, and hands the group to the flusher thread,
+//! which flushes (sled flush + fdatasync) once for everything applied so far and only then
+//! replies: an acknowledged event is on disk. While a flush waits on the disk the writer
+//! applies the next requests, so the next flush covers them all (group commit).
 //!
 //! The thread caches each touched account's strict [`AccountState`] and head so that
 //! validation does not re-read the stream. A request that fails part-way evicts the accounts
@@ -17,8 +19,9 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How often, at most, the durability mark is rewritten while appends go on.
@@ -101,24 +104,41 @@ impl Drop for WriterHandle {
     }
 }
 
-pub(crate) fn spawn(db: sled::Db, log: sled::Tree, dir: PathBuf) -> Result<WriterHandle> {
-    let mut writer = Writer {
-        dir,
-        durable: 0,
-        marked: 0,
-        last_mark: Instant::now(),
-        next_position: 0,
+pub(crate) fn spawn(
+    db: sled::Db,
+    log: sled::Tree,
+    dir: PathBuf,
+    sync: Durable,
+    durable: Arc<AtomicU64>,
+) -> Result<WriterHandle> {
+    let last = last_position(&log)?;
+    durable.store(last, Ordering::SeqCst);
+    let poisoned: Arc<Mutex<Option<String>>> = Arc::default();
+    let (flush_tx, flush_rx) = mpsc::channel::<Applied>();
+    let mut flusher = Flusher {
+        sync,
         db,
+        log: log.clone(),
+        dir,
+        durable,
+        poisoned: poisoned.clone(),
+        marked: last,
+        last_mark: Instant::now(),
+    };
+    let flusher = std::thread::Builder::new()
+        .name("kamlog-flusher".into())
+        .spawn(move || flusher.run(flush_rx))
+        .map_err(|e| Error::Io(format!("cannot start the flusher thread: {e}")))?;
+    let mut writer = Writer {
+        flush_tx: Some(flush_tx),
+        flusher: Some(flusher),
+        next_position: last + 1,
         log,
         states: HashMap::new(),
         last_recorded: DateTime::<Utc>::MIN_UTC,
         ids: None,
-        poisoned: None,
+        poisoned,
     };
-    let last = last_position(&writer.log)?;
-    writer.next_position = last + 1;
-    writer.marked = last;
-    writer.durable = last;
     // Keep recorded_at increasing across restarts too (the clock may have gone back).
     if let Some(bytes) = read_at(&writer.log, last)? {
         if let Ok(e) = crate::event::StoredEvent::decode(&bytes) {
@@ -136,6 +156,123 @@ pub(crate) fn spawn(db: sled::Db, log: sled::Tree, dir: PathBuf) -> Result<Write
     })
 }
 
+/// A reply and the result it will carry once the flusher has made the group durable.
+type Answer = (
+    mpsc::SyncSender<Result<AppendOutcome>>,
+    Result<AppendOutcome>,
+);
+
+/// One processed group, handed from the writer to the flusher.
+struct Applied {
+    answers: Vec<Answer>,
+    /// Whether any request of the group stored events.
+    wrote: bool,
+    /// The last position applied when the group was done.
+    through: u64,
+}
+
+/// The flusher thread: makes applied groups durable (sled flush + fdatasync) and only then
+/// answers them, in order. While it waits on the disk the writer goes on applying the next
+/// requests, which the next flush covers all at once: group commit as in a database's WAL.
+struct Flusher {
+    sync: Durable,
+    db: sled::Db,
+    log: sled::Tree,
+    /// The data directory, where the durability mark is kept.
+    dir: PathBuf,
+    /// The last position made durable (shared with readers such as the bus publisher).
+    durable: Arc<AtomicU64>,
+    /// Set when a flush failed: durability can no longer be promised, so nothing more is
+    /// acknowledged until the store is reopened.
+    poisoned: Arc<Mutex<Option<String>>>,
+    /// The position the mark last recorded, and when.
+    marked: u64,
+    last_mark: Instant,
+}
+
+impl Flusher {
+    fn run(&mut self, rx: mpsc::Receiver<Applied>) {
+        while let Ok(first) = rx.recv() {
+            let mut items = vec![first];
+            while let Ok(more) = rx.try_recv() {
+                items.push(more);
+            }
+            let wrote = items.iter().any(|i| i.wrote);
+            let through = items.iter().map(|i| i.through).max().unwrap_or(0);
+            if wrote {
+                let failed = match self.poisoned.lock() {
+                    Ok(p) => p.clone(),
+                    Err(_) => Some("the flusher lock is poisoned".into()),
+                };
+                let failed = failed
+                    .map(|why| format!("an earlier flush failed ({why})"))
+                    .or_else(|| match self.sync.flush(&self.db) {
+                        Ok(()) => {
+                            self.durable.store(through, Ordering::SeqCst);
+                            None
+                        }
+                        Err(e) => {
+                            let why = match e {
+                                Error::Storage(m) => m,
+                                other => other.to_string(),
+                            };
+                            if let Ok(mut p) = self.poisoned.lock() {
+                                *p = Some(why.clone());
+                            }
+                            Some(why)
+                        }
+                    });
+                if let Some(why) = failed {
+                    for (_, res) in items.iter_mut().flat_map(|i| i.answers.iter_mut()) {
+                        if res.as_ref().is_ok_and(|o| o.stored() > 0) {
+                            *res = Err(Error::Storage(format!(
+                                "the events could not be made durable: {why}"
+                            )));
+                        }
+                    }
+                }
+            }
+            for (reply, res) in items.into_iter().flat_map(|i| i.answers) {
+                let _ = reply.send(res);
+            }
+            if self.last_mark.elapsed() >= MARK_EVERY {
+                self.write_mark();
+            }
+        }
+        // The store is closing: everything acknowledged has been flushed.
+        self.write_mark();
+    }
+
+    /// Records the last durable position in the mark file (see `mark`), unless nothing new
+    /// has been made durable since the last time.
+    fn write_mark(&mut self) {
+        let position = self.durable.load(Ordering::SeqCst);
+        if position <= self.marked {
+            return;
+        }
+        self.last_mark = Instant::now();
+        let Ok(Some(bytes)) = read_at(&self.log, position) else {
+            return;
+        };
+        let Ok(e) = crate::event::StoredEvent::decode(&bytes) else {
+            return;
+        };
+        // A mark that cannot be written (a full disk, say) only makes the check on open
+        // weaker; the events themselves are durable, so the append is not failed for it.
+        if super::mark::write(
+            &self.dir,
+            &super::mark::Mark {
+                position,
+                hash: e.hash,
+            },
+        )
+        .is_ok()
+        {
+            self.marked = position;
+        }
+    }
+}
+
 /// The writer's view of one account: its strict state and chain head.
 struct Account {
     state: AccountState,
@@ -143,23 +280,17 @@ struct Account {
 }
 
 struct Writer {
-    /// The data directory, where the durability mark is kept.
-    dir: PathBuf,
-    /// The last position made durable by a flush.
-    durable: u64,
-    /// The position the mark last recorded, and when.
-    marked: u64,
-    last_mark: Instant,
-    db: sled::Db,
+    /// Processed groups go to the flusher, which answers them once durable.
+    flush_tx: Option<mpsc::Sender<Applied>>,
+    flusher: Option<std::thread::JoinHandle<()>>,
     log: sled::Tree,
     next_position: u64,
     states: HashMap<String, Account>,
     last_recorded: DateTime<Utc>,
     /// Event id → position of every stored event, loaded on the first append.
     ids: Option<HashMap<u128, u64>>,
-    /// Set when a flush failed: durability can no longer be promised, so the writer refuses
-    /// further work until the store is reopened.
-    poisoned: Option<String>,
+    /// Set by the flusher when a flush failed (see [`Flusher`]).
+    poisoned: Arc<Mutex<Option<String>>>,
 }
 
 fn reject(index: usize, event_id: Option<&str>, field: &str, reason: impl Into<String>) -> Error {
@@ -192,68 +323,41 @@ impl Writer {
             let mut answers = Vec::with_capacity(group.len());
             let mut wrote = false;
             for req in group {
-                let res = match &self.poisoned {
-                    Some(why) => Err(Error::Storage(format!(
-                        "an earlier flush failed ({why}); reopen the store"
-                    ))),
+                let poisoned = match self.poisoned.lock() {
+                    Ok(p) => p.clone(),
+                    Err(_) => Some("the flusher lock is poisoned".into()),
+                };
+                let res = match poisoned {
+                    Some(why) => {
+                        self.states.clear();
+                        Err(Error::Storage(format!(
+                            "an earlier flush failed ({why}); reopen the store"
+                        )))
+                    }
                     None => self.process(&req, &recorded_at),
                 };
                 wrote |= res.as_ref().is_ok_and(|o| o.stored() > 0);
                 answers.push((req.reply, res));
             }
-            if wrote {
-                if let Err(e) = self.db.flush() {
-                    let why = sled_error_text(&e);
-                    self.poisoned = Some(why.clone());
-                    self.states.clear();
-                    for (_, res) in answers.iter_mut() {
-                        if res.as_ref().is_ok_and(|o| o.stored() > 0) {
-                            *res = Err(Error::Storage(format!(
-                                "the events could not be made durable: {why}"
-                            )));
-                        }
+            let applied = Applied {
+                answers,
+                wrote,
+                through: self.next_position - 1,
+            };
+            if let Some(tx) = &self.flush_tx {
+                if let Err(mpsc::SendError(lost)) = tx.send(applied) {
+                    for (reply, _) in lost.answers {
+                        let _ = reply.send(Err(Error::Storage(
+                            "the flusher has stopped; reopen the store".into(),
+                        )));
                     }
-                } else {
-                    self.durable = self.next_position - 1;
                 }
             }
-            for (reply, res) in answers {
-                let _ = reply.send(res);
-            }
-            if self.last_mark.elapsed() >= MARK_EVERY {
-                self.write_mark();
-            }
         }
-        // The store is closing: everything acknowledged has been flushed.
-        self.write_mark();
-    }
-
-    /// Records the last durable position in the mark file (see `mark`), unless nothing new
-    /// has been made durable since the last time.
-    fn write_mark(&mut self) {
-        let position = self.durable;
-        if position <= self.marked {
-            return;
-        }
-        self.last_mark = Instant::now();
-        let Ok(Some(bytes)) = read_at(&self.log, position) else {
-            return;
-        };
-        let Ok(e) = crate::event::StoredEvent::decode(&bytes) else {
-            return;
-        };
-        // A mark that cannot be written (a full disk, say) only makes the check on open
-        // weaker; the events themselves are durable, so the append is not failed for it.
-        if super::mark::write(
-            &self.dir,
-            &super::mark::Mark {
-                position,
-                hash: e.hash,
-            },
-        )
-        .is_ok()
-        {
-            self.marked = position;
+        // The store is closing: let the flusher finish what it holds.
+        self.flush_tx.take();
+        if let Some(f) = self.flusher.take() {
+            let _ = f.join();
         }
     }
 
