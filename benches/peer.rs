@@ -459,17 +459,36 @@ fn kamlog_appends(data: &Path, writers: usize, count: usize) -> Figure {
         .map(|(_, r)| r.expect("valid setup"))
         .collect();
     store.append(events, None).expect("setup");
+    let figure = timed_writers(writers, count, |_| {
+        let store = store.clone();
+        move |_: usize, ev: NewEvent| {
+            store.append(vec![ev], None).expect("append");
+        }
+    });
+    drop(store);
+    let _ = std::fs::remove_dir_all(data);
+    figure
+}
+
+/// `writers` threads, each making `count` timed single-event appends of [`interaction`]s
+/// through the append function `open` gives it (called in its thread).
+fn timed_writers<O, A>(writers: usize, count: usize, open: O) -> Figure
+where
+    O: Fn(usize) -> A + Sync,
+    A: FnMut(usize, NewEvent),
+{
     let start = Instant::now();
     let lat: Vec<Duration> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..writers)
             .map(|w| {
-                let store = store.clone();
+                let open = &open;
                 s.spawn(move || {
+                    let mut append = open(w);
                     let mut lat = Vec::with_capacity(count);
                     for i in 0..count {
                         let ev = interaction(w, i);
                         let t = Instant::now();
-                        store.append(vec![ev], None).expect("append");
+                        append(i, ev);
                         lat.push(t.elapsed());
                     }
                     lat
@@ -481,10 +500,7 @@ fn kamlog_appends(data: &Path, writers: usize, count: usize) -> Figure {
             .flat_map(|h| h.join().expect("writer"))
             .collect()
     });
-    let total = start.elapsed();
-    drop(store);
-    let _ = std::fs::remove_dir_all(data);
-    latency(lat, total)
+    latency(lat, start.elapsed())
 }
 
 /// The in-house event store: one table, JSONB payloads, (stream, version) unique.
@@ -724,32 +740,12 @@ impl Peer {
             insert_one(&mut self.client, &ev, versions[w]);
         }
         let conn = self.conn.clone();
-        let start = Instant::now();
-        let lat: Vec<Duration> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..writers)
-                .map(|w| {
-                    let conn = conn.clone();
-                    let first = versions[w];
-                    s.spawn(move || {
-                        let mut c = Client::connect(&conn, NoTls).expect("connect");
-                        c.batch_execute("SET synchronous_commit = on").expect("set");
-                        let mut lat = Vec::with_capacity(count);
-                        for i in 0..count {
-                            let ev = interaction(w, i);
-                            let t = Instant::now();
-                            insert_one(&mut c, &ev, first + 1 + i as i32);
-                            lat.push(t.elapsed());
-                        }
-                        lat
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().expect("writer"))
-                .collect()
-        });
-        latency(lat, start.elapsed())
+        timed_writers(writers, count, |w| {
+            let mut c = Client::connect(&conn, NoTls).expect("connect");
+            c.batch_execute("SET synchronous_commit = on").expect("set");
+            let first = versions[w];
+            move |i: usize, ev: NewEvent| insert_one(&mut c, &ev, first + 1 + i as i32)
+        })
     }
 }
 
