@@ -41,6 +41,44 @@ pub fn conditions(
 }
 
 /// Every alert condition true at a step of the walk (sharing the step's links and coverage).
+/// The last interaction (at or before `t`) of each of `keys`. When the state holds its
+/// interactions in time order (the usual case) this walks back from `t` and stops as soon as
+/// every key stakeholder has been found; otherwise it takes the latest over all of them.
+fn last_interactions<'a>(
+    state: &crate::model::AccountState,
+    t: DateTime<Utc>,
+    keys: &[&'a str],
+) -> BTreeMap<&'a str, DateTime<Utc>> {
+    let mut last: BTreeMap<&'a str, DateTime<Utc>> = BTreeMap::new();
+    let all = &state.interactions[..];
+    let key_of = |s: &str| keys.iter().copied().find(|k| *k == s);
+    if all.windows(2).all(|w| w[0].occurred_at <= w[1].occurred_at) {
+        let hi = all.partition_point(|i| i.occurred_at <= t);
+        for i in all[..hi].iter().rev() {
+            for s in &i.stakeholders {
+                if let Some(k) = key_of(s) {
+                    last.entry(k).or_insert(i.occurred_at);
+                }
+            }
+            if last.len() == keys.len() {
+                break;
+            }
+        }
+    } else {
+        for i in all.iter().filter(|i| i.occurred_at <= t) {
+            for s in &i.stakeholders {
+                if let Some(k) = key_of(s) {
+                    let e = last.entry(k).or_insert(i.occurred_at);
+                    if i.occurred_at > *e {
+                        *e = i.occurred_at;
+                    }
+                }
+            }
+        }
+    }
+    last
+}
+
 pub fn conditions_at(step: &Step, once_cooperative: bool, policy: &Policy) -> Conditions {
     let (state, t) = (step.state, step.instant);
     let mut out = Conditions::new();
@@ -48,16 +86,12 @@ pub fn conditions_at(step: &Step, once_cooperative: bool, policy: &Policy) -> Co
         out.insert((kind.to_string(), subject.to_string()), detail);
     };
     let cov = step.coverage(policy);
-    // The last interaction (at or before t) of every stakeholder, in one pass.
-    let mut last_seen: BTreeMap<&str, DateTime<Utc>> = BTreeMap::new();
-    for i in state.interactions.iter().filter(|i| i.occurred_at <= t) {
-        for s in &i.stakeholders {
-            let e = last_seen.entry(s.as_str()).or_insert(i.occurred_at);
-            if i.occurred_at > *e {
-                *e = i.occurred_at;
-            }
-        }
-    }
+    let keys: Vec<&str> = cov
+        .key_stakeholders
+        .iter()
+        .map(|k| k.stakeholder_id.as_str())
+        .collect();
+    let last_seen = last_interactions(state, t, &keys);
     for k in &cov.key_stakeholders {
         match k.coverage {
             0 => put(
