@@ -1,7 +1,6 @@
-//! Storage faults: damaged or missing sled files, a damaged durability mark, and running out
-//! of space during an import. (A second process on the same data directory, and `verify`
-//! naming the first corrupted or missing position, are in `store.rs`; `kill -9` is in
-//! `crash.rs`.)
+//! Storage faults: damaged or missing sled files, a damaged durability mark, running out of
+//! space during an import, and a second process on the same data directory. (`verify` naming
+//! a flipped byte or a lost page is in `cli.rs`; `kill -9` is in `crash.rs`.)
 //!
 //! Expected outcomes come from the contract: a store that cannot be trusted refuses to open
 //! with a message naming what is wrong (exit status 1 from the CLI), never a panic and never a
@@ -398,4 +397,30 @@ fn an_import_onto_a_full_disk_leaves_whole_batches() {
         &stderr,
         "no space left on device (the disk is full)",
     );
+}
+
+#[test]
+fn a_second_process_on_the_same_data_directory_is_told_who_holds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let store = Store::open(&data).unwrap();
+    for args in [["accounts"].as_slice(), ["verify"].as_slice()] {
+        let mut full = vec!["--data", data.to_str().unwrap()];
+        full.extend_from_slice(args);
+        let out = kamlog(&full);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            format!(
+                "kamlog: data directory {} is in use by pid {} (stop it, or reach it with --nats through `kamlog serve`)\n",
+                data.display(),
+                std::process::id()
+            ),
+            "{args:?}"
+        );
+    }
+    // Once the holder closes the store, the other process gets in.
+    drop(store);
+    let out = kamlog(&["--data", data.to_str().unwrap(), "verify"]);
+    assert_eq!(out.status.code(), Some(0));
 }
