@@ -314,6 +314,13 @@ impl Durable {
         let path = sled_dir.join("db");
         let file = std::fs::File::open(&path)
             .map_err(|e| Error::Io(format!("cannot open {}: {e}", path.display())))?;
+        // A new store's files must not vanish with their directory entries: sync the sled
+        // directory and the data directory once, at open.
+        for dir in [Some(sled_dir), sled_dir.parent()].into_iter().flatten() {
+            std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| Error::Io(format!("cannot sync {}: {e}", dir.display())))?;
+        }
         Ok(Durable { file })
     }
 
