@@ -424,3 +424,25 @@ fn a_second_process_on_the_same_data_directory_is_told_who_holds_it() {
     let out = kamlog(&["--data", data.to_str().unwrap(), "verify"]);
     assert_eq!(out.status.code(), Some(0));
 }
+
+#[test]
+fn a_mark_left_behind_by_a_crash_catches_up_on_the_next_close() {
+    // After `kill -9` the mark may name an earlier position than the log holds (it is
+    // written at most once a second); the next open accepts that and the close moves it up.
+    let dir = tempfile::tempdir().unwrap();
+    let data = build_store(dir.path());
+    let store = Store::open(&data).unwrap();
+    let hash_at = |p: u64| {
+        kamlog::event::StoredEvent::decode(&store.raw_at(p).unwrap().unwrap())
+            .unwrap()
+            .hash
+    };
+    let (h7, h_last) = (hash_at(7), hash_at(EVENTS));
+    drop(store);
+    std::fs::write(data.join("kamlog.mark"), format!("kamlog-mark 1 7 {h7}\n")).unwrap();
+    drop(Store::open(&data).unwrap());
+    assert_eq!(
+        std::fs::read_to_string(data.join("kamlog.mark")).unwrap(),
+        format!("kamlog-mark 1 {EVENTS} {h_last}\n")
+    );
+}

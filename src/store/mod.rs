@@ -97,7 +97,8 @@ impl Store {
     }
 
     /// Opens the store for [`Store::verify`], which compares the log with the durability mark
-    /// itself, after its own checks, so as to name the first break exactly.
+    /// itself, after its own checks, so as to name the first break exactly. A store opened
+    /// this way never rewrites the mark.
     pub fn open_for_verify(dir: impl AsRef<Path>) -> Result<Store> {
         Store::open_with(dir.as_ref(), false)
     }
@@ -132,6 +133,7 @@ impl Store {
             dir.clone(),
             durable.try_clone()?,
             durable_position.clone(),
+            check_mark,
         )?;
         Ok(Store {
             inner: Arc::new(Inner {

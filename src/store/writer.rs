@@ -110,9 +110,21 @@ pub(crate) fn spawn(
     dir: PathBuf,
     sync: Durable,
     durable: Arc<AtomicU64>,
+    keep_mark: bool,
 ) -> Result<WriterHandle> {
+    // What sled recovered may still sit only in the page cache (a process killed between its
+    // write and our fdatasync): make it durable before counting it as such.
+    sync.flush(&db)?;
     let last = last_position(&log)?;
     durable.store(last, Ordering::SeqCst);
+    // The mark moves up to `last` at the next chance (at the latest when the store closes),
+    // unless the store was opened without checking it (`verify`): a mark that disagrees with
+    // the log is evidence, not something to overwrite.
+    let marked = if keep_mark {
+        super::mark::read(&dir)?.map_or(0, |m| m.position)
+    } else {
+        u64::MAX
+    };
     let poisoned: Arc<Mutex<Option<String>>> = Arc::default();
     let (flush_tx, flush_rx) = mpsc::channel::<Applied>();
     let mut flusher = Flusher {
@@ -122,7 +134,7 @@ pub(crate) fn spawn(
         dir,
         durable,
         poisoned: poisoned.clone(),
-        marked: last,
+        marked,
         last_mark: Instant::now(),
     };
     let flusher = std::thread::Builder::new()
