@@ -53,15 +53,49 @@ pub(crate) fn ids_key(first_position: u64) -> [u8; 9] {
     k
 }
 
-/// An event id (a UUID, validated on the way in) as 16 bytes.
+/// An event id (a UUID, validated on the way in) as 16 bytes: its hex digits, hyphens
+/// skipped, read as one big-endian number (0 for anything that is not hex).
 pub(crate) fn id_bytes(event_id: &str) -> u128 {
-    let hex: String = event_id.chars().filter(|c| *c != '-').collect();
-    u128::from_str_radix(&hex, 16).unwrap_or(0)
+    let mut v: u128 = 0;
+    for b in event_id.bytes() {
+        let d = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            b'A'..=b'F' => b - b'A' + 10,
+            b'-' => continue,
+            _ => return 0,
+        };
+        v = (v << 4) | u128::from(d);
+    }
+    v
 }
 
+/// A hasher for event ids (UUIDs as `u128`): their bits are already spread, so a multiply
+/// of the two halves is enough, and much cheaper than SipHash on the writer's path.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u128(&mut self, v: u128) {
+        self.0 = ((v as u64) ^ ((v >> 64) as u64)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// Event id → position.
+pub(crate) type IdMap =
+    std::collections::HashMap<u128, u64, std::hash::BuildHasherDefault<IdHasher>>;
+
 /// Loads the whole event-id index: event id → position.
-pub(crate) fn load_ids(log: &sled::Tree) -> Result<std::collections::HashMap<u128, u64>> {
-    let mut out = std::collections::HashMap::new();
+pub(crate) fn load_ids(log: &sled::Tree) -> Result<IdMap> {
+    let mut out = IdMap::default();
     for r in log.scan_prefix([b'x']) {
         let (k, v) = r.map_err(storage)?;
         let first = be_u64(&k[1..])?;
@@ -241,4 +275,22 @@ pub(crate) fn read_account(log: &sled::Tree, account: &str) -> Result<Vec<Stored
         );
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod id_tests {
+    use super::id_bytes;
+
+    #[test]
+    fn id_bytes_reads_the_hex_digits_of_a_uuid() {
+        assert_eq!(
+            id_bytes("0123abcd-ef01-4000-8000-00000000000a"),
+            0x0123_abcd_ef01_4000_8000_0000_0000_000a
+        );
+        assert_eq!(
+            id_bytes("0123ABCD-EF01-4000-8000-00000000000A"),
+            id_bytes("0123abcd-ef01-4000-8000-00000000000a")
+        );
+        assert_eq!(id_bytes("not-a-uuid"), 0);
+    }
 }

@@ -181,6 +181,9 @@ struct Applied {
     wrote: bool,
     /// The last position applied when the group was done.
     through: u64,
+    /// The requests' events, freed by the flusher (which mostly waits on the disk) rather
+    /// than by the writer: on a bulk import, freeing them was a tenth of the writer's time.
+    garbage: Vec<Vec<NewEvent>>,
 }
 
 /// The flusher thread: makes applied groups durable (sled flush + fdatasync) and only then
@@ -244,9 +247,14 @@ impl Flusher {
                     }
                 }
             }
-            for (reply, res) in items.into_iter().flat_map(|i| i.answers) {
-                let _ = reply.send(res);
+            let mut garbage = Vec::new();
+            for item in items {
+                for (reply, res) in item.answers {
+                    let _ = reply.send(res);
+                }
+                garbage.push(item.garbage);
             }
+            drop(garbage);
             if self.last_mark.elapsed() >= MARK_EVERY {
                 self.write_mark();
             }
@@ -300,7 +308,7 @@ struct Writer {
     states: HashMap<String, Account>,
     last_recorded: DateTime<Utc>,
     /// Event id → position of every stored event, loaded on the first append.
-    ids: Option<HashMap<u128, u64>>,
+    ids: Option<IdMap>,
     /// Set by the flusher when a flush failed (see [`Flusher`]).
     poisoned: Arc<Mutex<Option<String>>>,
 }
@@ -333,6 +341,7 @@ impl Writer {
             self.last_recorded = now;
             let recorded_at = format_recorded_at(now);
             let mut answers = Vec::with_capacity(group.len());
+            let mut garbage = Vec::with_capacity(group.len());
             let mut wrote = false;
             for req in group {
                 let poisoned = match self.poisoned.lock() {
@@ -350,11 +359,13 @@ impl Writer {
                 };
                 wrote |= res.as_ref().is_ok_and(|o| o.stored() > 0);
                 answers.push((req.reply, res));
+                garbage.push(req.events);
             }
             let applied = Applied {
                 answers,
                 wrote,
                 through: self.next_position - 1,
+                garbage,
             };
             if let Some(tx) = &self.flush_tx {
                 if let Err(mpsc::SendError(lost)) = tx.send(applied) {
@@ -476,7 +487,8 @@ impl Writer {
         let mut out = Vec::with_capacity(events.len());
         let mut position = self.next_position;
         // event id → index in this request, for repeats inside the request
-        let mut in_batch: HashMap<&str, usize> = HashMap::new();
+        let mut in_batch: HashMap<u128, usize, std::hash::BuildHasherDefault<IdHasher>> =
+            HashMap::default();
         // account → indices of its new events in this request, for retraction re-folds
         let mut pending: HashMap<&str, Vec<usize>> = HashMap::new();
         let mut assigned: Vec<Option<(u64, u64)>> = vec![None; events.len()];
@@ -492,7 +504,8 @@ impl Writer {
 
         for (i, ev) in events.iter().enumerate() {
             let id = ev.event_id.as_str();
-            if let Some(&j) = in_batch.get(id) {
+            let id128 = id_bytes(id);
+            if let Some(&j) = in_batch.get(&id128) {
                 if events[j].body == ev.body {
                     let mut dup = out
                         .iter()
@@ -520,7 +533,7 @@ impl Writer {
                         hash: stored["hash"].as_str().unwrap_or("").to_string(),
                         duplicate: true,
                     });
-                    in_batch.insert(id, i);
+                    in_batch.insert(id128, i);
                     continue;
                 }
                 return Err(reject(
@@ -588,7 +601,6 @@ impl Writer {
             acc.head_hash = sealed.hash.clone();
             page_bytes += sealed.json.len();
             page.push(sealed.json);
-            let id128 = id_bytes(id);
             page_ids.extend_from_slice(&id128.to_be_bytes());
             new_ids.push((id128, position));
             if page.len() == PAGE_EVENTS || page_bytes >= PAGE_BYTES {
@@ -610,7 +622,7 @@ impl Writer {
                 duplicate: false,
             });
             assigned[i] = Some((version, position));
-            in_batch.insert(id, i);
+            in_batch.insert(id128, i);
             pending.entry(account).or_default().push(i);
             position += 1;
         }
