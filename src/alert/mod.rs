@@ -40,7 +40,6 @@ pub fn conditions(
     conditions_at(&Step::new(t, Cause::Time, state), once_cooperative, policy)
 }
 
-/// Every alert condition true at a step of the walk (sharing the step's links and coverage).
 /// The last interaction (at or before `t`) of each of `keys`. When the state holds its
 /// interactions in time order (the usual case) this walks back from `t` and stops as soon as
 /// every key stakeholder has been found; otherwise it takes the latest over all of them.
@@ -52,7 +51,7 @@ fn last_interactions<'a>(
     let mut last: BTreeMap<&'a str, DateTime<Utc>> = BTreeMap::new();
     let all = &state.interactions[..];
     let key_of = |s: &str| keys.iter().copied().find(|k| *k == s);
-    if all.windows(2).all(|w| w[0].occurred_at <= w[1].occurred_at) {
+    if crate::view::coverage::in_time_order(all) {
         let hi = all.partition_point(|i| i.occurred_at <= t);
         for i in all[..hi].iter().rev() {
             for s in &i.stakeholders {
@@ -79,6 +78,7 @@ fn last_interactions<'a>(
     last
 }
 
+/// Every alert condition true at a step of the walk (sharing the step's links and coverage).
 pub fn conditions_at(step: &Step, once_cooperative: bool, policy: &Policy) -> Conditions {
     let (state, t) = (step.state, step.instant);
     let mut out = Conditions::new();

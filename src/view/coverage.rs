@@ -200,6 +200,14 @@ fn bow_tie(
         .any(|&c| c * 100 >= n * policy.bow_tie_share_percent as usize)
 }
 
+/// Whether interactions are held in time order (the usual case; a late-logged one breaks
+/// it), so that a time can be found by binary search.
+pub fn in_time_order(interactions: &[crate::model::Interaction]) -> bool {
+    interactions
+        .windows(2)
+        .all(|w| w[0].occurred_at <= w[1].occurred_at)
+}
+
 /// The interactions that may fall in the window `[t − days, t]`: when the state holds them in
 /// time order (the usual case), just that slice, found by binary search; otherwise all of
 /// them (callers still check each one).
@@ -209,7 +217,7 @@ pub fn recent_interactions(
     days: i64,
 ) -> &[crate::model::Interaction] {
     let all = &state.interactions[..];
-    if !all.windows(2).all(|w| w[0].occurred_at <= w[1].occurred_at) {
+    if !in_time_order(all) {
         return all;
     }
     let from = t - super::days(days);
