@@ -89,9 +89,9 @@ impl std::hash::Hasher for IdHasher {
     }
 }
 
-/// Event id → position.
-pub(crate) type IdMap =
-    std::collections::HashMap<u128, u64, std::hash::BuildHasherDefault<IdHasher>>;
+/// Event id → `V` (by default its position), hashed with [`IdHasher`].
+pub(crate) type IdMap<V = u64> =
+    std::collections::HashMap<u128, V, std::hash::BuildHasherDefault<IdHasher>>;
 
 /// Loads the whole event-id index: event id → position.
 pub(crate) fn load_ids(log: &sled::Tree) -> Result<IdMap> {

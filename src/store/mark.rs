@@ -4,7 +4,7 @@
 //! sled recovers a damaged or truncated `db` file by keeping what it can read and dropping
 //! the rest; a missing `db` is simply created again, empty. Either way it opens without an
 //! error, and a store that held years of history would look like a younger or empty one. The
-//! mark catches that: it is written by the writer thread (atomically: a temporary file,
+//! mark catches that: it is written by the flusher thread (atomically: a temporary file,
 //! fsync, rename, fsync of the directory) after a flush has made its position durable, at
 //! most once a second and when the store closes, so it never names more than what is on
 //! disk. On open, the log must still hold that position with that hash; if not, the store
@@ -105,42 +105,62 @@ pub(crate) fn check_missing(dir: &Path) -> Result<()> {
     }
 }
 
-/// Checks the log against the mark: the marked position must be there, with its hash.
-pub(crate) fn check(dir: &Path, log: &sled::Tree) -> Result<()> {
-    let Some(mark) = read(dir)? else {
-        return Ok(());
-    };
+/// How the log disagrees with a mark.
+pub(crate) enum Mismatch {
+    /// The log ends before the marked position.
+    Short {
+        last: u64,
+    },
+    /// The marked position is in range but cannot be read back.
+    Missing,
+    Unreadable(String),
+    /// The event at the marked position has another hash.
+    Changed {
+        found: String,
+    },
+}
+
+/// Compares the log with a mark: the marked position must be there, with its hash.
+pub(crate) fn compare(log: &sled::Tree, mark: &Mark) -> Result<Option<Mismatch>> {
     let last = super::last_position(log)?;
-    let damaged = |what: String| damaged(dir, what);
     if last < mark.position {
-        return Err(damaged(format!(
-            "positions 1–{} were durable ({FILE}) but the log now ends at position {last}; the \
+        return Ok(Some(Mismatch::Short { last }));
+    }
+    let Some(bytes) = super::read_at(log, mark.position)? else {
+        return Ok(Some(Mismatch::Missing));
+    };
+    Ok(match crate::event::StoredEvent::decode(&bytes) {
+        Err(e) => Some(Mismatch::Unreadable(e)),
+        Ok(e) if e.hash != mark.hash => Some(Mismatch::Changed { found: e.hash }),
+        Ok(_) => None,
+    })
+}
+
+/// Checks the log against the mark on open; returns the mark (if any) when they agree.
+pub(crate) fn check(dir: &Path, log: &sled::Tree) -> Result<Option<Mark>> {
+    let Some(mark) = read(dir)? else {
+        return Ok(None);
+    };
+    let p = mark.position;
+    let what = match compare(log, &mark)? {
+        None => return Ok(Some(mark)),
+        Some(Mismatch::Short { last }) => format!(
+            "positions 1–{p} were durable ({FILE}) but the log now ends at position {last}; the \
              first missing position is {}",
-            mark.position,
             last + 1
-        )));
-    }
-    let bytes = super::read_at(log, mark.position)?.ok_or_else(|| {
-        damaged(format!(
-            "position {} was durable ({FILE}) but is missing from the log",
-            mark.position
-        ))
-    })?;
-    let found = crate::event::StoredEvent::decode(&bytes)
-        .map(|e| e.hash)
-        .map_err(|e| {
-            damaged(format!(
-                "the event at position {} cannot be read: {e}",
-                mark.position
-            ))
-        })?;
-    if found != mark.hash {
-        return Err(damaged(format!(
-            "the event at position {} has hash {found}, but {FILE} recorded {}",
-            mark.position, mark.hash
-        )));
-    }
-    Ok(())
+        ),
+        Some(Mismatch::Missing) => {
+            format!("position {p} was durable ({FILE}) but is missing from the log")
+        }
+        Some(Mismatch::Unreadable(e)) => {
+            format!("the event at position {p} cannot be read: {e}")
+        }
+        Some(Mismatch::Changed { found }) => format!(
+            "the event at position {p} has hash {found}, but {FILE} recorded {}",
+            mark.hash
+        ),
+    };
+    Err(damaged(dir, what))
 }
 
 #[cfg(test)]

@@ -123,9 +123,14 @@ impl Store {
         let log = db
             .open_tree("log")
             .map_err(|e| Error::Storage(format!("cannot open the log tree: {e}")))?;
-        if check_mark {
-            mark::check(&dir, &log)?;
-        }
+        // The position the mark records (0 without one), for the flusher to move it up from;
+        // none when the mark is not checked (`verify`), which then never rewrites it: a mark
+        // that disagrees with the log is evidence, not something to overwrite.
+        let marked = if check_mark {
+            Some(mark::check(&dir, &log)?.map_or(0, |m| m.position))
+        } else {
+            None
+        };
         let durable_position = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let writer = writer::spawn(
             db.clone(),
@@ -133,7 +138,7 @@ impl Store {
             dir.clone(),
             durable.try_clone()?,
             durable_position.clone(),
-            check_mark,
+            marked,
         )?;
         Ok(Store {
             inner: Arc::new(Inner {

@@ -96,42 +96,42 @@ impl Store {
         report.accounts = seen.heads.len();
         report.first_break = check_indexes(self, log, &seen, expected - 1)?;
         if report.first_break.is_none() {
-            report.first_break = check_mark(self, expected - 1)?;
+            report.first_break = check_mark(self)?;
         }
         Ok(report)
     }
 }
 
 /// Last: the log must still reach the position the durability mark recorded, with its hash.
-fn check_mark(store: &Store, last: u64) -> Result<Option<Break>> {
+fn check_mark(store: &Store) -> Result<Option<Break>> {
     let Some(m) = mark::read(store.dir())? else {
         return Ok(None);
     };
     let file = mark::FILE;
-    if last < m.position {
-        return Ok(brk(
+    Ok(match mark::compare(store.log_tree(), &m)? {
+        None => None,
+        Some(mark::Mismatch::Short { last }) => brk(
             last + 1,
             format!(
                 "missing (the log ends at position {last}, but {file} records position {} as durable)",
                 m.position
             ),
-        ));
-    }
-    // The walk has checked every event already, so this one reads back.
-    let bytes = store.raw_at(m.position)?.unwrap_or_default();
-    let found = crate::event::StoredEvent::decode(&bytes)
-        .map(|e| e.hash)
-        .unwrap_or_default();
-    Ok(if found != m.hash {
-        brk(
-            m.position,
-            format!(
-                "hash {found} differs from the one {file} recorded as durable ({})",
-                m.hash
-            ),
-        )
-    } else {
-        None
+        ),
+        // The walk has checked every event already, so the event reads back; were it not, the
+        // hash found is shown empty.
+        Some(other) => {
+            let found = match other {
+                mark::Mismatch::Changed { found } => found,
+                _ => String::new(),
+            };
+            brk(
+                m.position,
+                format!(
+                    "hash {found} differs from the one {file} recorded as durable ({})",
+                    m.hash
+                ),
+            )
+        }
     })
 }
 

@@ -110,21 +110,13 @@ pub(crate) fn spawn(
     dir: PathBuf,
     sync: Durable,
     durable: Arc<AtomicU64>,
-    keep_mark: bool,
+    marked: Option<u64>,
 ) -> Result<WriterHandle> {
     // What sled recovered may still sit only in the page cache (a process killed between its
     // write and our fdatasync): make it durable before counting it as such.
     sync.flush(&db)?;
     let last = last_position(&log)?;
     durable.store(last, Ordering::SeqCst);
-    // The mark moves up to `last` at the next chance (at the latest when the store closes),
-    // unless the store was opened without checking it (`verify`): a mark that disagrees with
-    // the log is evidence, not something to overwrite.
-    let marked = if keep_mark {
-        super::mark::read(&dir)?.map_or(0, |m| m.position)
-    } else {
-        u64::MAX
-    };
     let poisoned: Arc<Mutex<Option<String>>> = Arc::default();
     let (flush_tx, flush_rx) = mpsc::channel::<Applied>();
     let mut flusher = Flusher {
@@ -200,8 +192,9 @@ struct Flusher {
     /// Set when a flush failed: durability can no longer be promised, so nothing more is
     /// acknowledged until the store is reopened.
     poisoned: Arc<Mutex<Option<String>>>,
-    /// The position the mark last recorded, and when.
-    marked: u64,
+    /// The position the mark last recorded (moved up to the durable position at the next
+    /// chance, at the latest when the store closes), and when; `None`: never rewrite it.
+    marked: Option<u64>,
     last_mark: Instant,
 }
 
@@ -215,11 +208,7 @@ impl Flusher {
             let wrote = items.iter().any(|i| i.wrote);
             let through = items.iter().map(|i| i.through).max().unwrap_or(0);
             if wrote {
-                let failed = match self.poisoned.lock() {
-                    Ok(p) => p.clone(),
-                    Err(_) => Some("the flusher lock is poisoned".into()),
-                };
-                let failed = failed
+                let failed = poison_reason(&self.poisoned)
                     .map(|why| format!("an earlier flush failed ({why})"))
                     .or_else(|| match self.sync.flush(&self.db) {
                         Ok(()) => {
@@ -247,6 +236,7 @@ impl Flusher {
                     }
                 }
             }
+            // Every reply goes out before anything is freed.
             let mut garbage = Vec::new();
             for item in items {
                 for (reply, res) in item.answers {
@@ -267,7 +257,7 @@ impl Flusher {
     /// has been made durable since the last time.
     fn write_mark(&mut self) {
         let position = self.durable.load(Ordering::SeqCst);
-        if position <= self.marked {
+        if self.marked.is_none_or(|m| position <= m) {
             return;
         }
         self.last_mark = Instant::now();
@@ -288,8 +278,16 @@ impl Flusher {
         )
         .is_ok()
         {
-            self.marked = position;
+            self.marked = Some(position);
         }
+    }
+}
+
+/// Why appends are refused, if a flush has failed (a poisoned lock counts as failed).
+fn poison_reason(poisoned: &Mutex<Option<String>>) -> Option<String> {
+    match poisoned.lock() {
+        Ok(p) => p.clone(),
+        Err(_) => Some("the flusher lock is poisoned".into()),
     }
 }
 
@@ -344,11 +342,7 @@ impl Writer {
             let mut garbage = Vec::with_capacity(group.len());
             let mut wrote = false;
             for req in group {
-                let poisoned = match self.poisoned.lock() {
-                    Ok(p) => p.clone(),
-                    Err(_) => Some("the flusher lock is poisoned".into()),
-                };
-                let res = match poisoned {
+                let res = match poison_reason(&self.poisoned) {
                     Some(why) => {
                         self.states.clear();
                         Err(Error::Storage(format!(
@@ -487,8 +481,7 @@ impl Writer {
         let mut out = Vec::with_capacity(events.len());
         let mut position = self.next_position;
         // event id → index in this request, for repeats inside the request
-        let mut in_batch: HashMap<u128, usize, std::hash::BuildHasherDefault<IdHasher>> =
-            HashMap::default();
+        let mut in_batch: IdMap<usize> = IdMap::default();
         // account → indices of its new events in this request, for retraction re-folds
         let mut pending: HashMap<&str, Vec<usize>> = HashMap::new();
         let mut assigned: Vec<Option<(u64, u64)>> = vec![None; events.len()];
