@@ -113,9 +113,27 @@ fn latency(mut lat: Vec<Duration>, total: Duration) -> Figure {
     }
 }
 
+impl Row {
+    /// A throughput row: one event per operation.
+    fn rate(
+        what: &'static str,
+        kamlog: Figure,
+        peer_label: &'static str,
+        peer: Option<Figure>,
+    ) -> Row {
+        Row {
+            what,
+            kamlog,
+            peer_label,
+            peer,
+            per_op: 1,
+        }
+    }
+}
+
 struct Row {
     what: &'static str,
-    kamlog: Option<Figure>,
+    kamlog: Figure,
     peer_label: &'static str,
     peer: Option<Figure>,
     /// Events each operation of the figure handles (1, or the account's events for a view):
@@ -177,23 +195,11 @@ fn main() {
         }
         None => (None, None),
     };
-    rows.push(Row {
-        what: "bulk load",
-        kamlog: Some(import),
-        peer_label: "COPY",
-        peer: copy,
-        per_op: 1,
-    });
-    rows.push(Row {
-        what: "bulk load",
-        kamlog: Some(import),
-        peer_label: "batched INSERT",
-        peer: insert,
-        per_op: 1,
-    });
+    rows.push(Row::rate("bulk load", import, "COPY", copy));
+    rows.push(Row::rate("bulk load", import, "batched INSERT", insert));
 
-    // 2. Rebuild (on the store just loaded, and the PostgreSQL table as COPY left it: the
-    // batched-INSERT load rewrote the same rows).
+    // 2. Rebuild (on the store just loaded, and the PostgreSQL table as the batched-INSERT
+    // load left it: the same rows as COPY's).
     let fold = kamlog_fold(&store);
     println!("kamlog fold (every account's state): {}", fold.text());
     let rebuild = kamlog_rebuild(&store, &policy);
@@ -214,20 +220,18 @@ fn main() {
         }
         None => (None, None),
     };
-    rows.push(Row {
-        what: "rebuild: fold all states",
-        kamlog: Some(fold),
-        peer_label: "rows → kamlog fold",
-        peer: pfold,
-        per_op: 1,
-    });
-    rows.push(Row {
-        what: "rebuild: all views",
-        kamlog: Some(rebuild),
-        peer_label: "rows → kamlog views",
-        peer: prebuild,
-        per_op: 1,
-    });
+    rows.push(Row::rate(
+        "rebuild: fold all states",
+        fold,
+        "rows → kamlog fold",
+        pfold,
+    ));
+    rows.push(Row::rate(
+        "rebuild: all views",
+        rebuild,
+        "rows → kamlog views",
+        prebuild,
+    ));
 
     // 3. Views of the largest account.
     let (account, size) = largest_account(&store);
@@ -252,7 +256,7 @@ fn main() {
         );
         rows.push(Row {
             what: label,
-            kamlog: Some(k),
+            kamlog: k,
             peer_label: "rows → kamlog view",
             peer: p,
             per_op: size,
@@ -272,17 +276,12 @@ fn main() {
         if let Some(p) = p {
             println!("PostgreSQL appends, {writers} writer(s): {}", p.text());
         }
-        rows.push(Row {
-            what: if writers == 1 {
-                "durable appends, 1 writer"
-            } else {
-                "durable appends, 8 writers"
-            },
-            kamlog: Some(k),
-            peer_label: "INSERT, synchronous_commit=on",
-            peer: p,
-            per_op: 1,
-        });
+        let what = if writers == 1 {
+            "durable appends, 1 writer"
+        } else {
+            "durable appends, 8 writers"
+        };
+        rows.push(Row::rate(what, k, "INSERT, synchronous_commit=on", p));
     }
 
     if let Some(p) = pg {
@@ -294,7 +293,7 @@ fn main() {
     println!("| measure | kamlog | peer (PostgreSQL) | kamlog ÷ peer | limit | kamlog ÷ limit |");
     println!("|---|---|---|---|---|---|");
     for r in rows {
-        let k = r.kamlog.expect("kamlog always runs");
+        let k = r.kamlog;
         let peer = r
             .peer
             .map(|p| format!("{}: {}", r.peer_label, p.text()))
