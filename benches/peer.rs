@@ -18,8 +18,10 @@ use clap::Parser;
 use kamlog::event::jsonl::JsonlReader;
 use kamlog::event::payload::EventData;
 use kamlog::event::{NewEvent, StoredEvent};
+use kamlog::history::Checkpoint;
 use kamlog::model::{AccountState, EventRef};
-use kamlog::view::account::{render, ViewKind};
+use kamlog::query::{render, Query};
+use kamlog::view::ViewKind;
 use kamlog::view::{Policy, Selection};
 use kamlog::workload::Workload;
 use kamlog::Store;
@@ -401,7 +403,9 @@ fn fold_one(states: &mut HashMap<String, AccountState>, e: &StoredEvent) {
 fn kamlog_rebuild(store: &Store, policy: &Policy) -> Figure {
     let n = store.last_position().expect("read");
     let start = Instant::now();
-    kamlog::snapshot::rebuild_all(store, policy).expect("rebuild");
+    Query::new(store, policy)
+        .and_then(|q| q.rebuild_all())
+        .expect("rebuild");
     Figure::Rate(n as f64 / start.elapsed().as_secs_f64())
 }
 
@@ -422,12 +426,13 @@ fn kamlog_view(
     policy: &Policy,
     runs: usize,
 ) -> Figure {
+    let q = Query::new(store, policy).expect("query");
     let mut lat = Vec::with_capacity(runs);
     let start = Instant::now();
     for _ in 0..runs {
         let t = Instant::now();
         for kind in ViewKind::ALL {
-            let v = kamlog::snapshot::view(store, account, kind, sel, policy).expect("view");
+            let v = q.view(account, kind, sel).expect("view");
             std::hint::black_box(v);
         }
         lat.push(t.elapsed());
@@ -701,7 +706,12 @@ impl Peer {
         let n = self.scan(|e| by_account.entry(e.account_id.clone()).or_default().push(e));
         let mut snaps = Vec::with_capacity(by_account.len());
         for (account, events) in by_account {
-            snaps.push(kamlog::snapshot::build(&account, &events, policy));
+            let (taken, last) = Checkpoint::start(&account, policy).walk_all(
+                events.iter().collect(),
+                kamlog::query::CHECKPOINT_EVERY,
+                policy,
+            );
+            snaps.push((taken, last));
         }
         std::hint::black_box(&snaps);
         Figure::Rate(n as f64 / start.elapsed().as_secs_f64())
@@ -729,7 +739,9 @@ impl Peer {
                     .iter()
                     .map(from_row)
                     .collect();
-                std::hint::black_box(render(kind, account, &events, sel, policy));
+                let selected = kamlog::view::select(&events, sel);
+                let w = Checkpoint::start(account, policy).walk_to(selected, sel.as_of, policy);
+                std::hint::black_box(render(kind, w, sel, policy));
             }
             lat.push(t.elapsed());
         }

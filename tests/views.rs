@@ -10,10 +10,10 @@ use common::*;
 use kamlog::alert::conditions;
 use kamlog::event::StoredEvent;
 use kamlog::model::fold_events;
-use kamlog::view::account::{compute, render, ViewKind};
+use kamlog::query::{render, Query};
 use kamlog::view::coverage::coverage;
 use kamlog::view::stage::{evidence, infer};
-use kamlog::view::{ratio, Policy, Selection};
+use kamlog::view::{ratio, Policy, Selection, ViewKind};
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
@@ -262,7 +262,7 @@ fn cooperative_account() -> Vec<Value> {
 fn inferred_at(events: &[Value], at: &str) -> String {
     let stored = stored(events);
     let sel = Selection::as_of(t(at));
-    let c = compute(A, &stored, &sel, &Policy::default());
+    let c = walked(A, &stored, &sel);
     let e = evidence(
         &c.state,
         sel.as_of,
@@ -462,22 +462,24 @@ fn ratios_round_half_to_even_at_four_places() {
         ),
     ];
     let stored = stored(&events);
+    let sel = Selection::as_of(t("2024-02-01T00:00:00Z"));
     let v = render(
         ViewKind::Value,
-        A,
-        &stored,
-        &Selection::as_of(t("2024-02-01T00:00:00Z")),
+        walked(A, &stored, &sel),
+        &sel,
         &Policy::default(),
-    );
+    )
+    .to_json();
     assert_eq!(v["totals"][0]["realization"], json!("0.1234"));
     // On its due date a promise is not yet overdue; the next day it is.
+    let sel = Selection::as_of(t("2024-01-31T23:59:59Z"));
     let v = render(
         ViewKind::Value,
-        A,
-        &stored,
-        &Selection::as_of(t("2024-01-31T23:59:59Z")),
+        walked(A, &stored, &sel),
+        &sel,
         &Policy::default(),
-    );
+    )
+    .to_json();
     assert_eq!(v["promises"][0]["status"], json!("open"));
     assert_eq!(v["totals"][0]["realization"], Value::Null);
 }
@@ -491,46 +493,47 @@ fn stream(seed: u64, n: u64) -> Vec<Value> {
 
 fn all_views(store: &kamlog::Store, sel: &Selection) -> Vec<Value> {
     let policy = Policy::default();
-    let mut out: Vec<Value> = ViewKind::ALL
+    let q = Query::new(store, &policy).unwrap();
+    let mut out: Vec<Value> = q
+        .views("acct-00000", sel)
+        .unwrap()
         .iter()
-        .map(|k| kamlog::snapshot::view(store, "acct-00000", *k, sel, &policy).unwrap())
+        .map(|v| v.to_json())
         .collect();
-    let events = store.account_events("acct-00000").unwrap();
-    let alerts = kamlog::cli::alert_tracker_from_events("acct-00000", &events, sel, &policy);
-    out.push(json!(alerts.open_json()));
-    out.push(json!(alerts
-        .transitions
-        .iter()
-        .map(|t| t.to_json())
-        .collect::<Vec<_>>()));
+    let w = q.walked("acct-00000", sel).unwrap();
+    out.push(json!(w.alerts.open_alerts()));
+    out.push(json!(w.alerts.transitions));
     out
+}
+
+/// The state and histories of a walk over the selected events, from the start.
+fn walked(account: &str, events: &[StoredEvent], sel: &Selection) -> kamlog::history::Walked {
+    let policy = Policy::default();
+    kamlog::history::Checkpoint::start(account, &policy).walk_to(
+        kamlog::view::select(events, sel),
+        sel.as_of,
+        &policy,
+    )
 }
 
 fn full_replay_views(events: &[StoredEvent], sel: &Selection) -> Vec<Value> {
     let policy = Policy::default();
+    let w = walked("acct-00000", events, sel);
     let mut out: Vec<Value> = ViewKind::ALL
         .iter()
-        .map(|k| render(*k, "acct-00000", events, sel, &policy))
+        .map(|k| render(*k, w.clone(), sel, &policy).to_json())
         .collect();
-    let alerts = kamlog::cli::alert_tracker_from_events("acct-00000", events, sel, &policy);
-    out.push(json!(alerts.open_json()));
-    out.push(json!(alerts
-        .transitions
-        .iter()
-        .map(|t| t.to_json())
-        .collect::<Vec<_>>()));
+    out.push(json!(w.alerts.open_alerts()));
+    out.push(json!(w.alerts.transitions));
     out
 }
 
 fn snapshot_alerts(store: &kamlog::Store, sel: &Selection) -> Value {
-    let t = kamlog::cli::alert_tracker(store, "acct-00000", sel, &Policy::default()).unwrap();
-    json!([
-        t.open_json(),
-        t.transitions
-            .iter()
-            .map(|t| t.to_json())
-            .collect::<Vec<_>>()
-    ])
+    let policy = Policy::default();
+    let q = Query::new(store, &policy).unwrap();
+    let doc = serde_json::to_value(q.alerts(Some("acct-00000"), sel, false).unwrap()).unwrap();
+    let hist = serde_json::to_value(q.alerts(Some("acct-00000"), sel, true).unwrap()).unwrap();
+    json!([doc["alerts"], hist["alerts"]])
 }
 
 proptest! {
@@ -553,7 +556,7 @@ proptest! {
         prop_assert_eq!(&via_snapshot, &full_replay_views(&stored_events, &sel));
         prop_assert_eq!(snapshot_alerts(&store, &sel), json!([via_snapshot[5], via_snapshot[6]]));
         // A rebuilt snapshot gives the same again.
-        kamlog::snapshot::rebuild_all(&store, &Policy::default()).unwrap();
+        Query::new(&store, &Policy::default()).unwrap().rebuild_all().unwrap();
         prop_assert_eq!(&all_views(&store, &sel), &via_snapshot);
     }
 

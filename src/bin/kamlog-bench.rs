@@ -247,8 +247,10 @@ fn rebuild(data: &Path) {
         n as f64 / secs
     );
     let start = Instant::now();
-    let accounts =
-        kamlog::snapshot::rebuild_all(&store, &kamlog::view::Policy::default()).expect("rebuild");
+    let policy = kamlog::view::Policy::default();
+    let accounts = kamlog::query::Query::new(&store, &policy)
+        .and_then(|q| q.rebuild_all())
+        .expect("rebuild");
     let secs = start.elapsed().as_secs_f64();
     println!(
         "rebuild: {n} events, {accounts} accounts in {secs:.2} s = {:.0} events/s; peak RSS {:.0} MiB",
@@ -258,8 +260,7 @@ fn rebuild(data: &Path) {
 }
 
 fn view(data: &Path, events: u64, runs: usize) {
-    use kamlog::view::account::ViewKind;
-    use kamlog::view::{Policy, Selection};
+    use kamlog::view::{Policy, Selection, ViewKind};
     let _ = std::fs::remove_dir_all(data);
     let store = Store::open(data).expect("open store");
     let lines: Vec<String> = Workload::new(7, 1, events).map(|v| v.to_string()).collect();
@@ -274,12 +275,11 @@ fn view(data: &Path, events: u64, runs: usize) {
     let first = all.first().unwrap().occurred_at;
     let now = Selection::as_of(last + chrono::Duration::days(1));
     let past = Selection::as_of(first + (last - first) / 2);
-    kamlog::snapshot::current(&store, account, &policy)
-        .unwrap()
-        .unwrap();
-    let snap = kamlog::snapshot::load(&store, account).unwrap().unwrap();
+    let q = kamlog::query::Query::new(&store, &policy).unwrap();
+    q.refresh(account).unwrap();
+    let snap = q.walked(account, &now).unwrap();
     println!(
-        "  snapshot: state {} KiB, stage history {} KiB, alert transitions {} ({} KiB)",
+        "  final checkpoint: state {} KiB, stage history {} KiB, alert transitions {} ({} KiB)",
         serde_json::to_vec(&snap.state).unwrap().len() / 1024,
         serde_json::to_vec(&snap.stage).unwrap().len() / 1024,
         snap.alerts.transitions.len(),
@@ -289,7 +289,7 @@ fn view(data: &Path, events: u64, runs: usize) {
         let mut lat = Vec::with_capacity(runs);
         for _ in 0..runs {
             let t = Instant::now();
-            let v = kamlog::snapshot::view(&store, account, kind, sel, &policy).unwrap();
+            let v = q.view(account, kind, sel).unwrap();
             std::hint::black_box(v);
             lat.push(t.elapsed());
         }

@@ -20,9 +20,9 @@
 
 use crate::error::{Error, Result};
 use crate::event::jsonl::JsonlReader;
+use crate::query::Query;
 use crate::store::Store;
-use crate::view::account::ViewKind;
-use crate::view::{time_str, Policy, Selection};
+use crate::view::{time_str, Policy, Selection, ViewKind};
 use async_nats::jetstream::{self, stream};
 use async_nats::HeaderMap;
 use bytes::Bytes;
@@ -176,18 +176,11 @@ async fn publish_alerts(
     policy: &Policy,
 ) -> Result<usize> {
     let sel = Selection::as_of(Utc::now());
-    let tracker = crate::cli::alert_tracker(store, account, &sel, policy)?;
+    let tracker = Query::new(store, policy)?.walked(account, &sel)?.alerts;
     let now: BTreeMap<String, Value> = tracker
-        .open_json()
+        .open_alerts()
         .into_iter()
-        .map(|a| {
-            let k = format!(
-                "{}\u{0}{}",
-                a["kind"].as_str().unwrap_or(""),
-                a["subject"].as_str().unwrap_or("")
-            );
-            (k, a["detail"].clone())
-        })
+        .map(|a| (format!("{}\u{0}{}", a.kind, a.subject), a.detail))
         .collect();
     let tree = alerts_tree(store)?;
     let before: BTreeMap<String, Value> = tree
@@ -249,11 +242,11 @@ async fn publish_views(
     policy: &Policy,
 ) -> Result<()> {
     let sel = Selection::as_of(Utc::now());
-    for kind in ViewKind::ALL {
-        let v = crate::snapshot::view(store, account, kind, &sel, policy)?;
+    let views = Query::new(store, policy)?.views(account, &sel)?;
+    for (kind, v) in ViewKind::ALL.into_iter().zip(views) {
         kv.put(
             format!("{account}.{}", kind.name()),
-            Bytes::from(v.to_string()),
+            Bytes::from(v.to_json().to_string()),
         )
         .await
         .map_err(bus_err)?;
@@ -408,10 +401,15 @@ async fn handle(
                 lines.push(n);
             }
             let store = store.clone();
+            let policy = policy.clone();
             let out = tokio::task::spawn_blocking(move || {
-                store
+                let out = store
                     .append(events, expected)
-                    .map_err(|e| e.with_lines(&lines))
+                    .map_err(|e| e.with_lines(&lines))?;
+                let accounts: BTreeSet<&str> =
+                    out.events.iter().map(|e| e.account_id.as_str()).collect();
+                Query::new(&store, &policy)?.refresh_accounts(accounts)?;
+                Ok::<_, Error>(out)
             })
             .await
             .map_err(bus_err)??;
@@ -424,7 +422,14 @@ async fn handle(
         "view" | "alerts" => {
             let req: Value = serde_json::from_slice(body)
                 .map_err(|e| Error::Usage(format!("request is not JSON: {e}")))?;
-            let sel = crate::cli::selection_of(req["as_of"].as_str(), req["known_at"].as_str())?;
+            let time = |field: &str| {
+                req[field]
+                    .as_str()
+                    .map(|s| crate::query::parse_time(field, s))
+                    .transpose()
+            };
+            let sel = crate::query::selection(time("as_of")?, time("known_at")?, Utc::now());
+            let q = Query::new(store, policy)?;
             if endpoint == "view" {
                 let account = req["account"]
                     .as_str()
@@ -441,21 +446,14 @@ async fn handle(
                 if store.head(account)?.is_none() {
                     return Err(Error::Usage(format!("no account {account} in the store")));
                 }
-                crate::snapshot::view(store, account, kind, &sel, policy)
+                Ok(q.view(account, kind, &sel)?.to_json())
             } else {
-                let accounts: Vec<String> = match req["account"].as_str() {
-                    Some(a) => vec![a.to_string()],
-                    None => store.heads()?.into_iter().map(|h| h.account_id).collect(),
-                };
-                let mut trackers = Vec::new();
-                for a in &accounts {
-                    trackers.push(crate::cli::alert_tracker(store, a, &sel, policy)?);
-                }
-                Ok(crate::cli::alerts_document(
-                    &trackers,
+                let doc = q.alerts(
+                    req["account"].as_str(),
                     &sel,
                     req["history"].as_bool().unwrap_or(false),
-                ))
+                )?;
+                Ok(serde_json::to_value(doc).map_err(bus_err)?)
             }
         }
         other => Err(Error::Usage(format!("unknown endpoint {other}"))),

@@ -1,23 +1,28 @@
 //! `kamlog accounts`: every account with its version, stage, quadrant and open alerts.
 
 use crate::error::Error;
-use crate::snapshot;
-use crate::store::Store;
-use crate::view::account::ViewKind;
-use crate::view::{Policy, Selection};
+use crate::query::Query;
+use crate::view::{Selection, View, ViewKind};
 use serde_json::json;
 
-pub fn run(store: &Store, policy: &Policy, json: bool) -> Result<i32, Error> {
+pub fn run(q: &Query, json: bool) -> Result<i32, Error> {
     let sel = Selection::as_of(chrono::Utc::now());
     let mut list = Vec::new();
-    for head in store.heads()? {
+    for head in q.store_heads()? {
         let a = &head.account_id;
-        let stage = snapshot::view(store, a, ViewKind::Stage, &sel, policy)?;
-        let class = snapshot::view(store, a, ViewKind::Classification, &sel, policy)?;
-        let open = super::alerts::tracker(store, a, &sel, policy)?.open.len();
-        let name = snapshot::load_state(store, a)?.and_then(|s| s.name);
-        list.push(json!({"account_id": a, "name": name, "version": head.version,
-            "stage": stage["inferred"]["stage"], "quadrant": class["quadrant"], "open_alerts": open}));
+        let w = q.walked(a, &sel)?;
+        let name = w.state.name.clone();
+        let open = w.alerts.open.len();
+        let (View::Stage(stage), View::Classification(class)) = (
+            crate::query::render(ViewKind::Stage, w.clone(), &sel, q.policy()),
+            crate::query::render(ViewKind::Classification, w, &sel, q.policy()),
+        ) else {
+            unreachable!("render gives the kind asked for")
+        };
+        list.push(
+            json!({"account_id": a, "name": name, "version": head.version,
+            "stage": stage.inferred.stage, "quadrant": class.quadrant, "open_alerts": open}),
+        );
     }
     if json {
         println!("{}", json!({"accounts": list}));

@@ -1,122 +1,109 @@
 //! `kamlog alerts [A]`: open alerts (or, with `--history`, every transition in business time).
 
-use crate::alert::AlertTracker;
+use crate::alert::{AlertList, AlertsDoc};
 use crate::error::Error;
-use crate::store::Store;
-use crate::view::walk::{walk, Observer};
-use crate::view::{select, time_str, Policy, Selection};
-use serde_json::{json, Value};
+use crate::query::Query;
+use crate::view::{time_str, Selection};
+use serde_json::Value;
 
-/// The alert tracker of one account at a selection (from the snapshot when it serves).
-pub fn tracker(
-    store: &Store,
-    account: &str,
-    sel: &Selection,
-    policy: &Policy,
-) -> Result<AlertTracker, Error> {
-    if let Some(t) = crate::snapshot::alerts(store, account, sel, policy)? {
-        return Ok(t);
+/// An alert's detail in words.
+fn detail(d: &Value) -> String {
+    match d {
+        Value::Object(m) if m.is_empty() => "-".into(),
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    Value::String(s) => s.clone(),
+                    Value::Null => "none".into(),
+                    Value::Array(a) => a
+                        .iter()
+                        .map(|x| {
+                            x.as_str()
+                                .map(String::from)
+                                .unwrap_or_else(|| x.to_string())
+                        })
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    other => other.to_string(),
+                };
+                format!("{} {v}", k.replace('_', " "))
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
     }
-    let events = store.account_events(account)?;
-    Ok(tracker_from_events(account, &events, sel, policy))
 }
 
-/// The alert tracker computed from events alone.
-pub fn tracker_from_events(
-    account: &str,
-    events: &[crate::event::StoredEvent],
-    sel: &Selection,
-    policy: &Policy,
-) -> AlertTracker {
-    let selected = select(events, sel);
-    let mut t = AlertTracker::new(account);
-    {
-        let mut observers: [&mut dyn Observer; 1] = [&mut t];
-        walk(account, &selected, sel.as_of, policy, &mut observers);
+fn when(at: chrono::DateTime<chrono::Utc>, position: Option<u64>) -> String {
+    let date = at.format("%Y-%m-%d %H:%M").to_string();
+    match position {
+        Some(p) => format!("{date} (position {p})"),
+        None => date,
     }
-    t
 }
 
-/// The `alerts --json` document for some trackers.
-pub fn document(trackers: &[AlertTracker], sel: &Selection, history: bool) -> Value {
-    let mut list = Vec::new();
-    for t in trackers {
-        if history {
-            list.extend(t.transitions.iter().map(|x| x.to_json()));
-        } else {
-            list.extend(t.open_json());
+/// The alerts document as text for people.
+pub fn human(doc: &AlertsDoc) -> String {
+    let mut out = match &doc.alerts {
+        AlertList::Open(_) => format!("open alerts as of {}", time_str(doc.as_of)),
+        AlertList::History(_) => format!("alert transitions as of {}", time_str(doc.as_of)),
+    };
+    if let Some(k) = doc.known_at {
+        out += &format!(", known at {}", time_str(k));
+    }
+    out += "\n";
+    match &doc.alerts {
+        AlertList::Open(list) => {
+            let rows: Vec<Vec<String>> = list
+                .iter()
+                .map(|a| {
+                    vec![
+                        a.account_id.clone(),
+                        a.kind.clone(),
+                        a.subject.clone(),
+                        when(a.raised_at, a.raised_position),
+                        detail(&a.detail),
+                    ]
+                })
+                .collect();
+            out += &super::view::table(&["account", "kind", "subject", "raised", "detail"], &rows);
+        }
+        AlertList::History(list) => {
+            let rows: Vec<Vec<String>> = list
+                .iter()
+                .map(|a| {
+                    vec![
+                        a.account_id.clone(),
+                        a.kind.clone(),
+                        a.subject.clone(),
+                        a.state.clone(),
+                        when(a.at, a.position),
+                        detail(&a.detail),
+                    ]
+                })
+                .collect();
+            out += &super::view::table(
+                &["account", "kind", "subject", "state", "when", "detail"],
+                &rows,
+            );
         }
     }
-    json!({"as_of": time_str(sel.as_of), "alerts": list})
+    out
 }
 
 pub fn run(
-    store: &Store,
+    q: &Query,
     account: Option<&str>,
     sel: Selection,
     history: bool,
-    policy: &Policy,
     json: bool,
 ) -> Result<i32, Error> {
-    let accounts: Vec<String> = match account {
-        Some(a) => {
-            super::view::require_account(store, a)?;
-            vec![a.to_string()]
-        }
-        None => store.heads()?.into_iter().map(|h| h.account_id).collect(),
-    };
-    let mut trackers = Vec::new();
-    for a in &accounts {
-        trackers.push(tracker(store, a, &sel, policy)?);
-    }
-    let doc = document(&trackers, &sel, history);
+    let doc = q.alerts(account, &sel, history)?;
     if json {
-        println!("{doc}");
-        return Ok(0);
-    }
-    let rows: Vec<Vec<String>> = doc["alerts"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|a| {
-            let when = a
-                .get("raised_position")
-                .or(a.get("position"))
-                .map(|p| format!("position {p}"))
-                .or_else(|| {
-                    a.get("raised_at")
-                        .or(a.get("at"))
-                        .and_then(Value::as_str)
-                        .map(|t| format!("at {t}"))
-                })
-                .unwrap_or_default();
-            let mut row = vec![
-                a["account_id"].as_str().unwrap_or("").to_string(),
-                a["kind"].as_str().unwrap_or("").to_string(),
-                a["subject"].as_str().unwrap_or("").to_string(),
-            ];
-            if history {
-                row.push(a["state"].as_str().unwrap_or("").to_string());
-            }
-            row.push(when);
-            row.push(a["detail"].to_string());
-            row
-        })
-        .collect();
-    println!(
-        "{} as of {}",
-        if history {
-            "alert transitions"
-        } else {
-            "open alerts"
-        },
-        time_str(sel.as_of)
-    );
-    let headers: &[&str] = if history {
-        &["account", "kind", "subject", "state", "when", "detail"]
+        println!("{}", serde_json::to_value(&doc).expect("alerts serialize"));
     } else {
-        &["account", "kind", "subject", "raised", "detail"]
-    };
-    print!("{}", super::view::table(headers, &rows));
+        print!("{}", human(&doc));
+    }
     Ok(0)
 }

@@ -11,7 +11,9 @@
 use crate::error::Error;
 use crate::event::jsonl::JsonlReader;
 use crate::event::NewEvent;
+use crate::query::Query;
 use crate::store::{AppendOutcome, Store, MAX_BATCH_EVENTS};
+use crate::view::Policy;
 use std::path::Path;
 
 pub const DEFAULT_IMPORT_BATCH: usize = 50_000;
@@ -83,7 +85,13 @@ fn print_summary(stored: usize, dups: usize, positions: impl Iterator<Item = u64
     println!("stored {stored} event(s){range}{dup}");
 }
 
-pub fn append(store: &Store, file: &str, expected: Option<u64>, json: bool) -> Result<i32, Error> {
+pub fn append(
+    store: &Store,
+    policy: &Policy,
+    file: &str,
+    expected: Option<u64>,
+    json: bool,
+) -> Result<i32, Error> {
     let (events, lines) = if file == "-" {
         read_all(std::io::stdin().lock())?
     } else {
@@ -92,12 +100,20 @@ pub fn append(store: &Store, file: &str, expected: Option<u64>, json: bool) -> R
     let outcome = store
         .append(events, expected)
         .map_err(|e| e.with_lines(&lines))?;
+    // Leave every checkpoint current, so that no read pays for this append.
+    let accounts: std::collections::BTreeSet<&str> = outcome
+        .events
+        .iter()
+        .map(|e| e.account_id.as_str())
+        .collect();
+    Query::new(store, policy)?.refresh_accounts(accounts)?;
     report(&outcome, json);
     Ok(0)
 }
 
 pub fn import(
     store: &Store,
+    policy: &Policy,
     file: &Path,
     batch_size: usize,
     expected: Option<u64>,
@@ -140,6 +156,7 @@ pub fn import(
     }
     // Pass 2: store in atomic batches.
     let s = crate::import::store_file(store, file, batch_size, expected)?;
+    Query::new(store, policy)?.refresh_all()?;
     if json {
         println!(
             "{}",

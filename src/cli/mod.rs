@@ -12,14 +12,10 @@ mod schemas;
 mod verify;
 mod view;
 
-pub use alerts::{
-    document as alerts_document, tracker as alert_tracker,
-    tracker_from_events as alert_tracker_from_events,
-};
 pub use replay::{compare as compare_json, replay as replay_scenario};
-pub use view::selection as selection_of;
 
 use crate::error::Error;
+use crate::query::Query;
 use crate::store::Store;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -98,6 +94,9 @@ pub enum Command {
         /// Only events that occurred at or before this time (RFC 3339).
         #[arg(long)]
         until: Option<String>,
+        /// System time: the timeline as kamlog knew it then (events with recorded_at ≤ T).
+        #[arg(long)]
+        known_at: Option<String>,
     },
     /// Recheck every hash, version and position; report the first break.
     Verify,
@@ -196,7 +195,7 @@ fn run(cli: Cli) -> Result<i32, Error> {
             expected_version,
         } => {
             let store = Store::open(&cli.data)?;
-            append::append(&store, &file, expected_version, json)
+            append::append(&store, &policy, &file, expected_version, json)
         }
         Command::Import {
             file,
@@ -204,7 +203,7 @@ fn run(cli: Cli) -> Result<i32, Error> {
             expected_version,
         } => {
             let store = Store::open(&cli.data)?;
-            append::import(&store, &file, batch_size, expected_version, json)
+            append::import(&store, &policy, &file, batch_size, expected_version, json)
         }
         Command::Export { account } => {
             let store = Store::open(&cli.data)?;
@@ -217,18 +216,26 @@ fn run(cli: Cli) -> Result<i32, Error> {
             stakeholder,
             since,
             until,
+            known_at,
         } => {
             let store = Store::open(&cli.data)?;
-            let filter = log::Filter {
+            let q = Query::new(&store, &policy)?;
+            let sel = view::selection(None, known_at.as_deref())?;
+            let time =
+                |flag: &str, v: Option<String>| v.map(|s| parse_time_arg(flag, &s)).transpose();
+            let filter = crate::query::timeline::Filter {
                 type_name,
                 member,
                 stakeholder,
-                since,
-                until,
+                since: time("--since", since)?,
+                until: time("--until", until)?,
             };
-            log::run(&store, &account, &filter, &policy, json)
+            log::run(&q, &account, sel, &filter, json)
         }
-        Command::Accounts => accounts::run(&Store::open(&cli.data)?, &policy, json),
+        Command::Accounts => {
+            let store = Store::open(&cli.data)?;
+            accounts::run(&Query::new(&store, &policy)?, json)
+        }
         Command::View {
             account,
             view: kind,
@@ -236,14 +243,9 @@ fn run(cli: Cli) -> Result<i32, Error> {
             known_at,
         } => {
             let sel = view::selection(as_of.as_deref(), known_at.as_deref())?;
-            view::run(
-                &Store::open(&cli.data)?,
-                &account,
-                &kind,
-                sel,
-                &policy,
-                json,
-            )
+            let kind = view::kind(&kind)?;
+            let store = Store::open(&cli.data)?;
+            view::run(&Query::new(&store, &policy)?, &account, kind, sel, json)
         }
         Command::Alerts {
             account,
@@ -252,23 +254,23 @@ fn run(cli: Cli) -> Result<i32, Error> {
             history,
         } => {
             let sel = view::selection(as_of.as_deref(), known_at.as_deref())?;
+            let store = Store::open(&cli.data)?;
             alerts::run(
-                &Store::open(&cli.data)?,
+                &Query::new(&store, &policy)?,
                 account.as_deref(),
                 sel,
                 history,
-                &policy,
                 json,
             )
         }
         Command::Replay { dir } => replay::run(&dir, &policy, json),
         Command::Rebuild => {
             let store = Store::open(&cli.data)?;
-            let n = crate::snapshot::rebuild_all(&store, &policy)?;
+            let n = Query::new(&store, &policy)?.rebuild_all()?;
             if json {
-                println!("{}", serde_json::json!({"snapshots": n}));
+                println!("{}", serde_json::json!({"accounts": n}));
             } else {
-                println!("rebuilt {n} snapshot(s) from the log");
+                println!("rebuilt the checkpoints of {n} account(s) from the log");
             }
             Ok(0)
         }
@@ -279,19 +281,9 @@ fn run(cli: Cli) -> Result<i32, Error> {
     }
 }
 
-/// Parses a time given on the command line: RFC 3339, or a bare date meaning midnight UTC at
-/// the start of that day.
+/// Parses a time given on the command line (see [`crate::query::parse_time`]).
 pub(crate) fn parse_time_arg(flag: &str, s: &str) -> Result<chrono::DateTime<chrono::Utc>, Error> {
-    if let Some(d) = crate::event::validate::parse_date(s) {
-        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
-    }
-    chrono::DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&chrono::Utc))
-        .map_err(|e| {
-            Error::Usage(format!(
-                "{flag} {s}: not an RFC 3339 time such as 2025-06-30T00:00:00Z ({e})"
-            ))
-        })
+    crate::query::parse_time(flag, s)
 }
 
 /// Completes on SIGINT or SIGTERM.

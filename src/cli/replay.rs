@@ -9,9 +9,9 @@
 //! compared as numbers and timestamps as instants; anything else exactly.
 
 use crate::error::Error;
+use crate::query::Query;
 use crate::store::Store;
-use crate::view::account::ViewKind;
-use crate::view::{Policy, Selection};
+use crate::view::{Policy, Selection, ViewKind};
 use rust_decimal::Decimal;
 use serde_json::Value;
 use std::path::Path;
@@ -103,6 +103,8 @@ pub fn replay(dir: &Path, policy: &Policy) -> Result<Vec<String>, Error> {
             return Err(e);
         }
         crate::import::store_file(&store, &events, crate::store::MAX_BATCH_EVENTS, None)?;
+        let q = Query::new(&store, policy)?;
+        q.refresh_all()?;
         let mut diffs = Vec::new();
         let mut files: Vec<_> = std::fs::read_dir(dir.join("expected"))
             .map_err(|e| {
@@ -130,11 +132,8 @@ pub fn replay(dir: &Path, policy: &Policy) -> Result<Vec<String>, Error> {
             };
             let actual = match stem {
                 "alerts" | "alerts.history" => {
-                    let mut trackers = Vec::new();
-                    for h in store.heads()? {
-                        trackers.push(super::alerts::tracker(&store, &h.account_id, &sel, policy)?);
-                    }
-                    super::alerts::document(&trackers, &sel, stem == "alerts.history")
+                    serde_json::to_value(q.alerts(None, &sel, stem == "alerts.history")?)
+                        .expect("alerts serialize")
                 }
                 _ => {
                     let (account, view) = stem.rsplit_once('.').ok_or_else(|| {
@@ -142,7 +141,7 @@ pub fn replay(dir: &Path, policy: &Policy) -> Result<Vec<String>, Error> {
                     })?;
                     let kind = ViewKind::parse(view)
                         .ok_or_else(|| Error::Io(format!("{name}: unknown view {view}")))?;
-                    crate::snapshot::view(&store, account, kind, &sel, policy)?
+                    q.view(account, kind, &sel)?.to_json()
                 }
             };
             let mut d = Vec::new();

@@ -1,10 +1,14 @@
-//! `kamlog view A <view>`: one view of one account, as of a time; and `kamlog accounts`.
+//! `kamlog view A <view>`: one view of one account, as of a time, rendered from its typed
+//! form as tables for people or as SPEC 8's JSON.
 
 use crate::error::Error;
-use crate::store::Store;
-use crate::view::account::ViewKind;
-use crate::view::{Policy, Selection};
-use serde_json::Value;
+use crate::query::Query;
+use crate::view::classification::ClassificationView;
+use crate::view::coverage::CoverageView;
+use crate::view::economics::EconomicsView;
+use crate::view::stage::StageView;
+use crate::view::value::ValueView;
+use crate::view::{dec_str, time_str, Selection, View, ViewKind};
 
 /// The selection from `--as-of` / `--known-at` (an as-of time defaults to the known-at time
 /// when only that is given, else to now).
@@ -12,59 +16,43 @@ pub fn selection(as_of: Option<&str>, known_at: Option<&str>) -> Result<Selectio
     let known_at = known_at
         .map(|s| super::parse_time_arg("--known-at", s))
         .transpose()?;
-    let as_of = match as_of {
-        Some(s) => super::parse_time_arg("--as-of", s)?,
-        None => known_at.unwrap_or_else(chrono::Utc::now),
-    };
-    Ok(Selection { as_of, known_at })
+    let as_of = as_of
+        .map(|s| super::parse_time_arg("--as-of", s))
+        .transpose()?;
+    Ok(crate::query::selection(as_of, known_at, chrono::Utc::now()))
 }
 
-pub(crate) fn require_account(store: &Store, account: &str) -> Result<(), Error> {
-    if store.head(account)?.is_none() {
-        return Err(Error::Rejected {
-            at: Default::default(),
-            reason: format!("no account {account} in the store"),
-        });
-    }
-    Ok(())
+/// Parses a view name.
+pub fn kind(name: &str) -> Result<ViewKind, Error> {
+    ViewKind::parse(name).ok_or_else(|| {
+        Error::Usage(format!(
+            "unknown view {name}: one of coverage, stage, value, classification, economics"
+        ))
+    })
 }
 
 pub fn run(
-    store: &Store,
+    q: &Query,
     account: &str,
-    kind: &str,
+    kind: ViewKind,
     sel: Selection,
-    policy: &Policy,
     json: bool,
 ) -> Result<i32, Error> {
-    let kind = ViewKind::parse(kind).ok_or_else(|| {
-        Error::Usage(format!(
-            "unknown view {kind}: one of coverage, stage, value, classification, economics"
-        ))
-    })?;
-    require_account(store, account)?;
-    let v = crate::snapshot::view(store, account, kind, &sel, policy)?;
+    let v = q.view(account, kind, &sel)?;
     if json {
-        println!("{v}");
+        println!("{}", v.to_json());
     } else {
-        print!("{}", human(kind, &v));
+        print!("{}", human(&v));
     }
     Ok(0)
 }
 
-fn s(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => "-".into(),
-        Value::Array(a) => {
-            let items: Vec<String> = a.iter().map(s).collect();
-            if items.is_empty() {
-                "-".into()
-            } else {
-                items.join(",")
-            }
-        }
-        other => other.to_string(),
+/// A list of ids, or "-" when empty.
+fn ids(v: &[String]) -> String {
+    if v.is_empty() {
+        "-".into()
+    } else {
+        v.join(",")
     }
 }
 
@@ -94,219 +82,239 @@ pub(crate) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-fn human(kind: ViewKind, v: &Value) -> String {
-    let mut out = format!(
-        "{} — {} as of {}\n\n",
-        v["account_id"].as_str().unwrap_or(""),
-        kind.name(),
-        s(&v["as_of"])
-    );
-    match kind {
-        ViewKind::Coverage => {
-            let rows: Vec<Vec<String>> = v["key_stakeholders"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|k| {
-                    let flag = match k["risk"].as_str() {
-                        Some("uncovered") => "!! uncovered",
-                        Some("single") => "!  single",
-                        _ => "   covered",
-                    };
-                    vec![
-                        s(&k["stakeholder_id"]),
-                        s(&k["name"]),
-                        k["coverage"].to_string(),
-                        s(&k["covered_by"]),
-                        flag.to_string(),
-                    ]
-                })
-                .collect();
-            out += "key stakeholders\n";
-            out += &table(
-                &["stakeholder", "name", "coverage", "covered by", "risk"],
-                &rows,
-            );
-            let rows: Vec<Vec<String>> = v["members"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|m| {
-                    vec![
-                        s(&m["member_id"]),
-                        s(&m["name"]),
-                        s(&m["sole_links"]),
-                        s(&m["successor"]),
-                        if m["successor_ready"] == Value::Bool(true) {
-                            "yes".into()
-                        } else {
-                            "NO".into()
-                        },
-                    ]
-                })
-                .collect();
-            out += "\nteam\n";
-            out += &table(
-                &[
-                    "member",
-                    "name",
-                    "sole links",
-                    "successor",
-                    "successor ready",
-                ],
-                &rows,
-            );
-            out += &format!(
-                "\ncoverage ratio {}   bow-tie {}\n",
-                s(&v["coverage_ratio"]),
-                if v["bow_tie"] == Value::Bool(true) {
-                    "YES (one person carries the relationship)"
-                } else {
-                    "no"
-                }
-            );
-        }
-        ViewKind::Stage => {
-            let d = &v["declared"];
-            out += &format!(
-                "declared   {}\n",
-                if d.is_null() {
-                    "-".into()
-                } else {
-                    format!(
-                        "{} (at {}{})",
-                        s(&d["stage"]),
-                        s(&d["occurred_at"]),
-                        d["rationale"]
-                            .as_str()
-                            .map(|r| format!(": {r}"))
-                            .unwrap_or_default()
-                    )
-                }
-            );
-            out += &format!("inferred   {}\n", s(&v["inferred"]["stage"]));
-            out += &format!(
-                "divergence {}\n\nevidence\n",
-                if v["divergence"] == Value::Bool(true) {
-                    "YES"
-                } else {
-                    "no"
-                }
-            );
-            if let Some(e) = v["inferred"]["evidence"].as_object() {
-                let rows: Vec<Vec<String>> = e.iter().map(|(k, x)| vec![k.clone(), s(x)]).collect();
-                out += &table(&["figure", "value"], &rows);
-            }
-            out += "\nhistory\n";
-            let rows: Vec<Vec<String>> = v["history"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|h| {
-                    let when = if h["position"].is_null() {
-                        format!("at {}", s(&h["at"]))
-                    } else {
-                        format!("position {}", h["position"])
-                    };
-                    vec![s(&h["source"]), s(&h["stage"]), when]
-                })
-                .collect();
-            out += &table(&["source", "stage", "caused by"], &rows);
-        }
-        ViewKind::Value => {
-            let rows: Vec<Vec<String>> = v["promises"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|p| {
-                    vec![
-                        s(&p["promise_id"]),
-                        s(&p["metric"]),
-                        s(&p["unit"]),
-                        s(&p["beneficiary"]),
-                        s(&p["promised"]),
-                        s(&p["delivered"]),
-                        s(&p["due_date"]),
-                        if p["status"] == "overdue" {
-                            "OVERDUE".into()
-                        } else {
-                            s(&p["status"])
-                        },
-                        s(&p["shortfall"]),
-                    ]
-                })
-                .collect();
-            out += &table(
-                &[
-                    "promise",
-                    "metric",
-                    "unit",
-                    "for",
-                    "promised",
-                    "delivered",
-                    "due",
-                    "status",
-                    "shortfall",
-                ],
-                &rows,
-            );
-            let rows: Vec<Vec<String>> = v["totals"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|t| {
-                    vec![
-                        s(&t["unit"]),
-                        s(&t["beneficiary"]),
-                        s(&t["promised"]),
-                        s(&t["due"]),
-                        s(&t["delivered"]),
-                        s(&t["realization"]),
-                    ]
-                })
-                .collect();
-            out += "\ntotals\n";
-            out += &table(
-                &["unit", "for", "promised", "due", "delivered", "realization"],
-                &rows,
-            );
-        }
-        ViewKind::Classification => {
-            out += &format!(
-                "tier {}   attractiveness {}   business strength {}   quadrant {}\n\nhistory\n",
-                s(&v["tier"]),
-                s(&v["attractiveness"]),
-                s(&v["business_strength"]),
-                s(&v["quadrant"])
-            );
-            let rows: Vec<Vec<String>> = v["history"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|h| vec![h["position"].to_string(), s(&h["quadrant"])])
-                .collect();
-            out += &table(&["position", "quadrant"], &rows);
-        }
-        ViewKind::Economics => {
-            let rows: Vec<Vec<String>> = v["currencies"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|c| {
-                    vec![
-                        s(&c["currency"]),
-                        s(&c["revenue"]),
-                        s(&c["gross_margin"]),
-                        s(&c["investment"]),
-                        s(&c["roi"]),
-                    ]
-                })
-                .collect();
-            out += &table(
-                &["currency", "revenue", "gross margin", "investment", "roi"],
-                &rows,
-            );
-        }
+/// A view as text for people.
+pub fn human(v: &View) -> String {
+    let (h, name) = match v {
+        View::Coverage(x) => (&x.header, "coverage"),
+        View::Stage(x) => (&x.header, "stage"),
+        View::Value(x) => (&x.header, "value"),
+        View::Classification(x) => (&x.header, "classification"),
+        View::Economics(x) => (&x.header, "economics"),
+    };
+    let mut out = format!("{} — {name} as of {}", h.account_id, time_str(h.as_of));
+    if let Some(k) = h.known_at {
+        out += &format!(", known at {}", time_str(k));
     }
+    out += "\n\n";
+    out += &match v {
+        View::Coverage(x) => coverage(x),
+        View::Stage(x) => stage(x),
+        View::Value(x) => value(x),
+        View::Classification(x) => classification(x),
+        View::Economics(x) => economics(x),
+    };
     out
+}
+
+fn coverage(v: &CoverageView) -> String {
+    let c = &v.coverage;
+    let rows: Vec<Vec<String>> = c
+        .key_stakeholders
+        .iter()
+        .map(|k| {
+            let flag = match k.risk {
+                "uncovered" => "!! uncovered",
+                "single" => "!  single",
+                _ => "   covered",
+            };
+            vec![
+                k.stakeholder_id.clone(),
+                k.name.clone(),
+                k.coverage.to_string(),
+                ids(&k.covered_by),
+                flag.to_string(),
+            ]
+        })
+        .collect();
+    let mut out = "key stakeholders\n".to_string();
+    out += &table(
+        &["stakeholder", "name", "coverage", "covered by", "risk"],
+        &rows,
+    );
+    let rows: Vec<Vec<String>> = c
+        .members
+        .iter()
+        .map(|m| {
+            vec![
+                m.member_id.clone(),
+                m.name.clone(),
+                ids(&m.sole_links),
+                m.successor.clone().unwrap_or_else(|| "-".into()),
+                if m.successor_ready { "yes" } else { "NO" }.into(),
+            ]
+        })
+        .collect();
+    out += "\nteam\n";
+    out += &table(
+        &[
+            "member",
+            "name",
+            "sole links",
+            "successor",
+            "successor ready",
+        ],
+        &rows,
+    );
+    out += &format!(
+        "\ncoverage ratio {}   bow-tie {}\n",
+        dec_str(c.coverage_ratio),
+        if c.bow_tie {
+            "YES (one person carries the relationship)"
+        } else {
+            "no"
+        }
+    );
+    out
+}
+
+fn stage(v: &StageView) -> String {
+    let mut out = format!(
+        "declared   {}\n",
+        match &v.declared {
+            None => "-".into(),
+            Some(d) => format!(
+                "{} (at {}{})",
+                d.stage,
+                time_str(d.occurred_at),
+                d.rationale
+                    .as_deref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
+            ),
+        }
+    );
+    out += &format!("inferred   {}\n", v.inferred.stage);
+    out += &format!(
+        "divergence {}\n\nevidence\n",
+        if v.divergence { "YES" } else { "no" }
+    );
+    if let serde_json::Value::Object(e) =
+        serde_json::to_value(&v.inferred.evidence).unwrap_or_default()
+    {
+        let rows: Vec<Vec<String>> = e
+            .iter()
+            .map(|(k, x)| {
+                let s = match x {
+                    serde_json::Value::String(s) => s.clone(),
+                    serde_json::Value::Null => "-".into(),
+                    other => other.to_string(),
+                };
+                vec![k.replace('_', " "), s]
+            })
+            .collect();
+        out += &table(&["figure", "value"], &rows);
+    }
+    out += "\nhistory\n";
+    let rows: Vec<Vec<String>> = v
+        .history
+        .iter()
+        .map(|h| {
+            let cause = match h.position {
+                Some(p) => format!("event at position {p}"),
+                None => "time".into(),
+            };
+            vec![
+                h.at.format("%Y-%m-%d %H:%M").to_string(),
+                h.source.clone(),
+                h.stage.clone(),
+                cause,
+            ]
+        })
+        .collect();
+    out += &table(&["date", "source", "stage", "caused by"], &rows);
+    out
+}
+
+fn value(v: &ValueView) -> String {
+    let rows: Vec<Vec<String>> = v
+        .promises
+        .iter()
+        .map(|p| {
+            vec![
+                p.promise_id.clone(),
+                p.metric.clone(),
+                p.beneficiary.clone(),
+                format!("{} {}", dec_str(p.promised), p.unit),
+                format!("{} {}", dec_str(p.delivered), p.unit),
+                p.due_date.format("%Y-%m-%d").to_string(),
+                if p.status == "overdue" {
+                    "OVERDUE".into()
+                } else {
+                    p.status.to_string()
+                },
+                format!("{} {}", dec_str(p.shortfall), p.unit),
+            ]
+        })
+        .collect();
+    let mut out = table(
+        &[
+            "promise",
+            "metric",
+            "for",
+            "promised",
+            "delivered",
+            "due",
+            "status",
+            "shortfall",
+        ],
+        &rows,
+    );
+    let rows: Vec<Vec<String>> = v
+        .totals
+        .iter()
+        .map(|t| {
+            vec![
+                t.unit.clone(),
+                t.beneficiary.clone(),
+                dec_str(t.promised),
+                dec_str(t.due),
+                dec_str(t.delivered),
+                t.realization.map(dec_str).unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    out += "\ntotals\n";
+    out += &table(
+        &["unit", "for", "promised", "due", "delivered", "realization"],
+        &rows,
+    );
+    out
+}
+
+fn classification(v: &ClassificationView) -> String {
+    let opt = |x: Option<i64>| x.map(|n| n.to_string()).unwrap_or_else(|| "-".into());
+    let mut out = format!(
+        "tier {}   attractiveness {}   business strength {}   quadrant {}\n\nhistory\n",
+        v.tier.as_deref().unwrap_or("-"),
+        opt(v.attractiveness),
+        opt(v.business_strength),
+        v.quadrant.unwrap_or("-"),
+    );
+    let rows: Vec<Vec<String>> = v
+        .history
+        .iter()
+        .map(|h| vec![h.position.to_string(), h.quadrant.to_string()])
+        .collect();
+    out += &table(&["position", "quadrant"], &rows);
+    out
+}
+
+fn economics(v: &EconomicsView) -> String {
+    let rows: Vec<Vec<String>> = v
+        .currencies
+        .iter()
+        .map(|c| {
+            vec![
+                c.currency.clone(),
+                dec_str(c.revenue),
+                dec_str(c.gross_margin),
+                dec_str(c.investment),
+                c.roi.map(dec_str).unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    table(
+        &["currency", "revenue", "gross margin", "investment", "roi"],
+        &rows,
+    )
 }

@@ -10,8 +10,10 @@
 //! Retracted events are never folded: [`fold_events`] drops them (and the retractions
 //! themselves) before folding, so every view ignores them, as SPEC 2.1 requires.
 
+mod contacts;
 mod fold;
 
+pub use contacts::Contacts;
 pub use fold::{fold_events, fold_strict, EventRef, RuleError};
 
 use chrono::{DateTime, NaiveDate, Utc};

@@ -58,10 +58,6 @@ struct Inner {
     log: sled::Tree,
     writer: writer::WriterHandle,
     dir: PathBuf,
-    /// Decoded snapshot states, per account (see [`crate::snapshot`]): a process-local cache
-    /// over the persisted snapshots, checked against the stream version on every use.
-    states:
-        std::sync::Mutex<std::collections::HashMap<String, (u64, Arc<crate::model::AccountState>)>>,
     _lock: lock::DirLock,
 }
 
@@ -148,35 +144,9 @@ impl Store {
                 log,
                 writer,
                 dir,
-                states: Default::default(),
                 _lock: lock,
             }),
         })
-    }
-
-    /// A cached decoded snapshot state, if it is for this stream version.
-    pub(crate) fn cached_state(
-        &self,
-        account: &str,
-        version: u64,
-    ) -> Option<Arc<crate::model::AccountState>> {
-        let cache = self.inner.states.lock().ok()?;
-        cache
-            .get(account)
-            .filter(|(v, _)| *v == version)
-            .map(|(_, s)| s.clone())
-    }
-
-    /// Remembers a decoded snapshot state.
-    pub(crate) fn cache_state(
-        &self,
-        account: &str,
-        version: u64,
-        state: Arc<crate::model::AccountState>,
-    ) {
-        if let Ok(mut cache) = self.inner.states.lock() {
-            cache.insert(account.to_string(), (version, state));
-        }
     }
 
     /// The data directory.

@@ -5,10 +5,11 @@ use super::{ratio, within, Policy};
 use crate::model::{AccountState, Stakeholder};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
+use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// One key stakeholder's coverage.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct KeyStakeholder {
     pub stakeholder_id: String,
     pub name: String,
@@ -19,7 +20,7 @@ pub struct KeyStakeholder {
 }
 
 /// One active member's succession picture.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MemberCoverage {
     pub member_id: String,
     pub name: String,
@@ -28,13 +29,31 @@ pub struct MemberCoverage {
     pub successor_ready: bool,
 }
 
-/// The coverage view at one instant.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The coverage figures at one instant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Coverage {
     pub key_stakeholders: Vec<KeyStakeholder>,
     pub members: Vec<MemberCoverage>,
+    #[serde(serialize_with = "super::fmt::dec")]
     pub coverage_ratio: Decimal,
     pub bow_tie: bool,
+}
+
+/// `view A coverage` (SPEC 8).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CoverageView {
+    #[serde(flatten)]
+    pub header: super::Header,
+    #[serde(flatten)]
+    pub coverage: Coverage,
+}
+
+/// The coverage view of a state at a selection.
+pub fn view(state: &AccountState, sel: &super::Selection, policy: &Policy) -> CoverageView {
+    CoverageView {
+        header: super::Header::new(&state.account_id, sel),
+        coverage: coverage(state, sel.as_of, policy),
+    }
 }
 
 /// Whether an active stakeholder is key (SPEC 4.1).
@@ -85,14 +104,15 @@ pub fn links(
 
 /// The coverage view of a state at `t`.
 pub fn coverage(state: &AccountState, t: DateTime<Utc>, policy: &Policy) -> Coverage {
-    coverage_from_links(state, &links(state, t, policy), t, policy)
+    super::Frame::new(state, t).coverage(policy).clone()
 }
 
-/// The coverage view from links already computed at `t`.
+/// The coverage view from links already computed at an instant, and whether the account is a
+/// bow-tie then.
 pub fn coverage_from_links(
     state: &AccountState,
     links: &BTreeMap<String, BTreeSet<String>>,
-    t: DateTime<Utc>,
+    bow_tie: bool,
     policy: &Policy,
 ) -> Coverage {
     let mut by_stakeholder: BTreeMap<&str, Vec<String>> = BTreeMap::new();
@@ -165,39 +185,50 @@ pub fn coverage_from_links(
         key_stakeholders,
         members,
         coverage_ratio,
-        bow_tie: bow_tie(state, links, t, policy),
+        bow_tie,
     }
 }
 
 /// SPEC 4.1: at least one link and all of them through one member, or one member (active or
-/// not) in ≥ 80 % of the last 180 days' interactions when there are at least 5.
-fn bow_tie(
-    state: &AccountState,
+/// not) in ≥ 80 % of the last 180 days' interactions when there are at least 5. `recent` is
+/// the number of interactions in the bow-tie window and `by_member` how many of them each
+/// member took part in.
+pub fn bow_tie(
     links: &BTreeMap<String, BTreeSet<String>>,
-    t: DateTime<Utc>,
+    recent: usize,
+    by_member: &BTreeMap<String, usize>,
     policy: &Policy,
 ) -> bool {
     if links.len() == 1 {
         return true;
     }
+    if recent < policy.bow_tie_min_interactions {
+        return false;
+    }
+    // count / n ≥ share %, in integers
+    by_member
+        .values()
+        .any(|&c| c * 100 >= recent * policy.bow_tie_share_percent as usize)
+}
+
+/// The bow-tie window's counts found by scanning the state's interactions (see
+/// [`crate::model::Contacts`] for the incremental form the walk uses).
+pub fn bow_tie_counts(
+    state: &AccountState,
+    t: DateTime<Utc>,
+    policy: &Policy,
+) -> (usize, BTreeMap<String, usize>) {
     let recent: Vec<_> = recent_interactions(state, t, policy.bow_tie_window_days)
         .iter()
         .filter(|i| within(i.occurred_at, t, policy.bow_tie_window_days))
         .collect();
-    let n = recent.len();
-    if n < policy.bow_tie_min_interactions {
-        return false;
-    }
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for i in &recent {
         for m in i.members.iter().collect::<BTreeSet<_>>() {
-            *counts.entry(m.as_str()).or_default() += 1;
+            *counts.entry(m.clone()).or_default() += 1;
         }
     }
-    // count / n ≥ share %, in integers
-    counts
-        .values()
-        .any(|&c| c * 100 >= n * policy.bow_tie_share_percent as usize)
+    (recent.len(), counts)
 }
 
 /// Whether interactions are held in time order (the usual case; a late-logged one breaks

@@ -1,23 +1,48 @@
 //! Economics (SPEC 4.4): revenue, gross margin, investment and return on investment per
 //! currency.
 
-use super::{dec_str, ratio};
+use super::ratio;
 use crate::model::AccountState;
-use serde_json::{json, Value};
+use rust_decimal::Decimal;
+use serde::Serialize;
 
-/// The `currencies` list of SPEC 8, sorted by currency.
-pub fn economics(state: &AccountState) -> Vec<Value> {
-    state
-        .money
-        .iter()
-        .map(|(currency, m)| {
-            let roi = (m.has_investment && !m.investment.is_zero())
-                .then(|| dec_str(ratio(m.gross_margin - m.investment, m.investment)));
-            json!({
-                "currency": currency, "revenue": dec_str(m.revenue),
-                "gross_margin": dec_str(m.gross_margin), "investment": dec_str(m.investment),
-                "roi": roi,
+/// One currency's figures.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CurrencyLine {
+    pub currency: String,
+    #[serde(serialize_with = "super::fmt::dec")]
+    pub revenue: Decimal,
+    #[serde(serialize_with = "super::fmt::dec")]
+    pub gross_margin: Decimal,
+    #[serde(serialize_with = "super::fmt::dec")]
+    pub investment: Decimal,
+    #[serde(serialize_with = "super::fmt::opt_dec")]
+    pub roi: Option<Decimal>,
+}
+
+/// `view A economics` (SPEC 8).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EconomicsView {
+    #[serde(flatten)]
+    pub header: super::Header,
+    pub currencies: Vec<CurrencyLine>,
+}
+
+/// The economics view of a state at a selection (currencies sorted).
+pub fn view(state: &AccountState, sel: &super::Selection) -> EconomicsView {
+    EconomicsView {
+        header: super::Header::new(&state.account_id, sel),
+        currencies: state
+            .money
+            .iter()
+            .map(|(currency, m)| CurrencyLine {
+                currency: currency.clone(),
+                revenue: m.revenue,
+                gross_margin: m.gross_margin,
+                investment: m.investment,
+                roi: (m.has_investment && !m.investment.is_zero())
+                    .then(|| ratio(m.gross_margin - m.investment, m.investment)),
             })
-        })
-        .collect()
+            .collect(),
+    }
 }

@@ -1,22 +1,25 @@
-//! Views: pure functions of an [`AccountState`] and an as-of time (SPEC 4), and the walk
-//! through business time that gives the stage history and the alert transitions (SPEC 5).
+//! Views: pure functions of an account's state and an as-of time (SPEC 4).
 //!
 //! - [`select`]: which events a view sees (`--as-of`, `--known-at`, SPEC 3)
-//! - [`coverage`], [`stage`], [`value`], [`classification`], [`economics`]: one view each
-//! - [`walk`]: the instants at which conditions can change, in business time
-//! - [`account`]: an account's views assembled in the JSON shapes of SPEC 8
-//! - [`timeline`]: the audit timeline of SPEC 4.5
+//! - [`frame`]: a state at an instant, with the figures views and alerts share
+//! - [`coverage`], [`stage`], [`value`], [`classification`], [`economics`]: one view each,
+//!   typed, serializing to the shapes of SPEC 8
+//! - [`kind`]: the view names, and [`View`], any one of them
+//!
+//! The walk through business time that gives histories lives in `crate::history`.
 
-pub mod account;
 pub mod classification;
 pub mod coverage;
 pub mod economics;
+pub mod fmt;
+pub mod frame;
+pub mod kind;
 pub mod policy;
 pub mod stage;
-pub mod timeline;
 pub mod value;
-pub mod walk;
 
+pub use frame::Frame;
+pub use kind::{Header, View, ViewKind};
 pub use policy::Policy;
 
 use crate::event::StoredEvent;

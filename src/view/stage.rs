@@ -1,12 +1,11 @@
 //! The relationship stage (SPEC 4.2): declared by people, inferred from evidence, and whether
 //! the two diverge.
 
-use super::coverage::links;
-use super::{time_str, Policy};
+use super::Policy;
 use crate::model::AccountState;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
 /// The developing stages in order; `disintegrating` stands outside the order.
@@ -24,11 +23,12 @@ pub fn rank(stage: &str) -> Option<usize> {
 }
 
 /// The evidence the rules read, at one instant.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Evidence {
     pub customer_functions: usize,
     pub supplier_functions: usize,
     pub links: usize,
+    #[serde(serialize_with = "super::fmt::dec")]
     pub coverage_ratio: Decimal,
     pub key_stakeholders: usize,
     pub executive_link: bool,
@@ -37,28 +37,9 @@ pub struct Evidence {
     pub objectives_achieved: usize,
     pub plan: bool,
     pub revenue_recorded: bool,
+    #[serde(serialize_with = "super::fmt::opt_time")]
     pub last_interaction: Option<DateTime<Utc>>,
     pub once_cooperative: bool,
-}
-
-impl Evidence {
-    pub fn to_json(&self) -> Value {
-        json!({
-            "customer_functions": self.customer_functions,
-            "supplier_functions": self.supplier_functions,
-            "links": self.links,
-            "coverage_ratio": super::dec_str(self.coverage_ratio),
-            "key_stakeholders": self.key_stakeholders,
-            "executive_link": self.executive_link,
-            "objectives_agreed": self.objectives_agreed,
-            "objectives_open_or_achieved": self.objectives_open_or_achieved,
-            "objectives_achieved": self.objectives_achieved,
-            "plan": self.plan,
-            "revenue_recorded": self.revenue_recorded,
-            "last_interaction": self.last_interaction.map(time_str),
-            "once_cooperative": self.once_cooperative,
-        })
-    }
 }
 
 /// Gathers the evidence at `t`.
@@ -68,19 +49,14 @@ pub fn evidence(
     once_cooperative: bool,
     policy: &Policy,
 ) -> Evidence {
-    let links = links(state, t, policy);
-    let cov = super::coverage::coverage_from_links(state, &links, t, policy);
-    evidence_from(state, t, once_cooperative, &links, &cov)
+    super::Frame::new(state, t).evidence(once_cooperative, policy)
 }
 
-/// The evidence from links and coverage already computed at `t`.
-pub fn evidence_from(
-    state: &AccountState,
-    t: DateTime<Utc>,
-    once_cooperative: bool,
-    links: &std::collections::BTreeMap<String, BTreeSet<String>>,
-    cov: &super::coverage::Coverage,
-) -> Evidence {
+/// The evidence at a frame (sharing its links and coverage).
+pub fn evidence_from(frame: &super::Frame, once_cooperative: bool, policy: &Policy) -> Evidence {
+    let state = frame.state;
+    let links = frame.links(policy);
+    let cov = frame.coverage(policy);
     let mut customer_functions = BTreeSet::new();
     let mut supplier_functions = BTreeSet::new();
     let mut executive_link = false;
@@ -109,12 +85,6 @@ pub fn evidence_from(
         .values()
         .filter(|o| o.outcome.as_deref() == Some("achieved"))
         .count();
-    let last_interaction = state
-        .interactions
-        .iter()
-        .map(|i| i.occurred_at)
-        .filter(|at| *at <= t)
-        .max();
     Evidence {
         customer_functions: customer_functions.len(),
         supplier_functions: supplier_functions.len(),
@@ -127,7 +97,7 @@ pub fn evidence_from(
         objectives_achieved,
         plan: !state.plans.is_empty(),
         revenue_recorded: state.revenue_events > 0,
-        last_interaction,
+        last_interaction: frame.last_interaction(),
         once_cooperative,
     }
 }
@@ -191,82 +161,69 @@ pub fn divergence(declared: Option<&str>, inferred: &str) -> bool {
     }
 }
 
-/// One change of declared or inferred stage, in business time.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// One change of declared or inferred stage, in business time (SPEC 8: `at` always,
+/// `position` null for a time-driven change).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StageChange {
     /// `declared` or `inferred`.
     pub source: String,
     pub stage: String,
-    pub cause: super::walk::Cause,
-    pub instant: DateTime<Utc>,
+    #[serde(serialize_with = "super::fmt::time")]
+    pub at: DateTime<Utc>,
+    pub position: Option<u64>,
 }
 
-impl StageChange {
-    pub fn to_json(&self) -> Value {
-        match self.cause {
-            super::walk::Cause::Event(p) => {
-                json!({"source": self.source, "stage": self.stage, "position": p})
-            }
-            super::walk::Cause::Time => {
-                json!({"source": self.source, "stage": self.stage, "at": time_str(self.instant)})
-            }
-        }
-    }
+/// The declared stage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Declared {
+    pub stage: String,
+    #[serde(serialize_with = "super::fmt::time")]
+    pub occurred_at: DateTime<Utc>,
+    pub rationale: Option<String>,
 }
 
-/// Watches the walk: remembers whether the account was ever inferred cooperative or higher
-/// (at an event instant, by rules 2–6), and records every change of stage.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct StageTracker {
-    pub once_cooperative: bool,
-    pub declared: Option<(String, u64)>,
-    pub inferred: Option<String>,
+/// The inferred stage and the evidence for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Inferred {
+    pub stage: &'static str,
+    pub evidence: Evidence,
+}
+
+/// `view A stage` (SPEC 8).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StageView {
+    #[serde(flatten)]
+    pub header: super::Header,
+    pub declared: Option<Declared>,
+    pub inferred: Inferred,
+    pub divergence: bool,
     pub history: Vec<StageChange>,
 }
 
-impl super::walk::Observer for StageTracker {
-    fn observe(&mut self, step: &super::walk::Step, policy: &Policy) {
-        use super::walk::Cause;
-        let state = step.state;
-        update_once_cooperative(&mut self.once_cooperative, step, policy);
-        let declared = state
-            .assessments
-            .last()
-            .map(|a| (a.stage.clone(), a.position));
-        if let Some((stage, position)) = &declared {
-            if self.declared.as_ref().map(|d| &d.0) != Some(stage) {
-                self.history.push(StageChange {
-                    source: "declared".into(),
-                    stage: stage.clone(),
-                    cause: Cause::Event(*position),
-                    instant: step.instant,
-                });
-            }
-        }
-        self.declared = declared;
-        let e = step.evidence(self.once_cooperative, policy);
-        let inferred = infer(&e, step.instant, policy);
-        if self.inferred.as_deref() != Some(inferred) {
-            self.history.push(StageChange {
-                source: "inferred".into(),
-                stage: inferred.to_string(),
-                cause: step.cause,
-                instant: step.instant,
-            });
-            self.inferred = Some(inferred.to_string());
-        }
-    }
-}
-
-/// Rule 1's memory: at an event instant, whether rules 2–6 give cooperative or higher.
-pub fn update_once_cooperative(flag: &mut bool, step: &super::walk::Step, policy: &Policy) {
-    if *flag {
-        return;
-    }
-    if let super::walk::Cause::Event(_) = step.cause {
-        let e = step.evidence(false, policy);
-        if rank(developing_stage(&e, policy)) >= rank("cooperative") {
-            *flag = true;
-        }
+/// The stage view of a state at a selection, given rule 1's memory and the history of the
+/// walk up to the selection's as-of time.
+pub fn view(
+    state: &AccountState,
+    once_cooperative: bool,
+    history: Vec<StageChange>,
+    sel: &super::Selection,
+    policy: &Policy,
+) -> StageView {
+    let e = evidence(state, sel.as_of, once_cooperative, policy);
+    let inferred = infer(&e, sel.as_of, policy);
+    let declared = state.assessments.last();
+    StageView {
+        header: super::Header::new(&state.account_id, sel),
+        declared: declared.map(|a| Declared {
+            stage: a.stage.clone(),
+            occurred_at: a.occurred_at,
+            rationale: a.rationale.clone(),
+        }),
+        divergence: divergence(declared.map(|a| a.stage.as_str()), inferred),
+        inferred: Inferred {
+            stage: inferred,
+            evidence: e,
+        },
+        history,
     }
 }

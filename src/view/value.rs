@@ -1,10 +1,10 @@
 //! Value tracked against value promised (SPEC 4.3). Exact decimal arithmetic throughout.
 
-use super::{dec_str, ratio};
+use super::ratio;
 use crate::model::AccountState;
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
-use serde_json::{json, Value};
+use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// Whether a date has passed at `t`: it is earlier than the UTC date of `t`.
@@ -25,8 +25,51 @@ pub fn status(p: &crate::model::Promise, t: DateTime<Utc>) -> &'static str {
     }
 }
 
-/// The value view as SPEC 8's `promises` and `totals`.
-pub fn value(state: &AccountState, t: DateTime<Utc>) -> (Vec<Value>, Vec<Value>) {
+/// One promise of the value view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PromiseLine {
+    pub promise_id: String,
+    pub metric: String,
+    pub unit: String,
+    pub beneficiary: String,
+    #[serde(serialize_with = "super::fmt::dec")]
+    pub promised: Decimal,
+    #[serde(serialize_with = "super::fmt::dec")]
+    pub delivered: Decimal,
+    #[serde(serialize_with = "super::fmt::date")]
+    pub due_date: NaiveDate,
+    pub status: &'static str,
+    #[serde(serialize_with = "super::fmt::dec")]
+    pub shortfall: Decimal,
+}
+
+/// The totals per (unit, beneficiary).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TotalLine {
+    pub unit: String,
+    pub beneficiary: String,
+    #[serde(serialize_with = "super::fmt::dec")]
+    pub promised: Decimal,
+    #[serde(serialize_with = "super::fmt::dec")]
+    pub due: Decimal,
+    #[serde(serialize_with = "super::fmt::dec")]
+    pub delivered: Decimal,
+    #[serde(serialize_with = "super::fmt::opt_dec")]
+    pub realization: Option<Decimal>,
+}
+
+/// `view A value` (SPEC 8).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ValueView {
+    #[serde(flatten)]
+    pub header: super::Header,
+    pub promises: Vec<PromiseLine>,
+    pub totals: Vec<TotalLine>,
+}
+
+/// The value view of a state at a selection.
+pub fn view(state: &AccountState, sel: &super::Selection) -> ValueView {
+    let t = sel.as_of;
     let mut promises = Vec::new();
     #[derive(Default)]
     struct Total {
@@ -44,12 +87,17 @@ pub fn value(state: &AccountState, t: DateTime<Utc>) -> (Vec<Value>, Vec<Value>)
         } else {
             Decimal::ZERO
         };
-        promises.push(json!({
-            "promise_id": id, "metric": p.metric, "unit": p.unit, "beneficiary": p.beneficiary,
-            "promised": dec_str(p.promised), "delivered": dec_str(p.delivered),
-            "due_date": p.due_date.format("%Y-%m-%d").to_string(), "status": st,
-            "shortfall": dec_str(shortfall),
-        }));
+        promises.push(PromiseLine {
+            promise_id: id.clone(),
+            metric: p.metric.clone(),
+            unit: p.unit.clone(),
+            beneficiary: p.beneficiary.clone(),
+            promised: p.promised,
+            delivered: p.delivered,
+            due_date: p.due_date,
+            status: st,
+            shortfall,
+        });
         if p.withdrawn {
             continue;
         }
@@ -66,15 +114,19 @@ pub fn value(state: &AccountState, t: DateTime<Utc>) -> (Vec<Value>, Vec<Value>)
     }
     let totals = totals
         .into_iter()
-        .map(|((unit, beneficiary), tot)| {
-            let realization = (tot.any_due && !tot.due.is_zero())
-                .then(|| dec_str(ratio(tot.delivered_on_due, tot.due)));
-            json!({
-                "unit": unit, "beneficiary": beneficiary, "promised": dec_str(tot.promised),
-                "due": dec_str(tot.due), "delivered": dec_str(tot.delivered),
-                "realization": realization,
-            })
+        .map(|((unit, beneficiary), tot)| TotalLine {
+            unit: unit.to_string(),
+            beneficiary: beneficiary.to_string(),
+            promised: tot.promised,
+            due: tot.due,
+            delivered: tot.delivered,
+            realization: (tot.any_due && !tot.due.is_zero())
+                .then(|| ratio(tot.delivered_on_due, tot.due)),
         })
         .collect();
-    (promises, totals)
+    ValueView {
+        header: super::Header::new(&state.account_id, sel),
+        promises,
+        totals,
+    }
 }

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: building event lines and reading a store back.
 #![allow(dead_code)]
 
+pub mod streams;
+
 use kamlog::event::jsonl::JsonlReader;
 use kamlog::{Error, Store};
 use serde_json::{json, Value};

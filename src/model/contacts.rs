@@ -1,0 +1,188 @@
+//! `Contacts`: the interactions of an account that still count at the walk's current instant,
+//! kept incrementally so that links, the bow-tie share and "last seen" need no scan of the
+//! account's whole interaction history at every instant.
+//!
+//! The walk through business time (`crate::history`) feeds it: each interaction *enters* when
+//! the walk reaches its `occurred_at` (so interactions enter in time order) and *leaves* a window
+//! when the walk passes the window's end ([`Contacts::advance`]). Two windows are held: the
+//! contact window (SPEC 4.1 links, `contact_window_days`) as counts per (member, stakeholder)
+//! pair, and the bow-tie window (`bow_tie_window_days`) as counts per member. "Last seen" per
+//! stakeholder and the last interaction overall need no window: they are running maxima,
+//! because every interaction in the state occurred at or before the current instant.
+//!
+//! After a refold (late data, a retraction) the walk rebuilds it from the state
+//! ([`Contacts::rebuild`]). Whether a link stands also depends on who is still active; that is
+//! read from the state when the links are asked for, not stored here.
+
+use super::{AccountState, Interaction};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+/// An interaction inside a window: when it occurred and who took part (as folded).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct InWindow {
+    at: DateTime<Utc>,
+    members: Vec<String>,
+    stakeholders: Vec<String>,
+}
+
+/// The interactions that count at the current instant, indexed for the views.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contacts {
+    contact_days: i64,
+    bow_tie_days: i64,
+    contact: VecDeque<InWindow>,
+    /// member → stakeholder → interactions in the contact window in which both took part.
+    pairs: BTreeMap<String, BTreeMap<String, u32>>,
+    bow_tie: VecDeque<InWindow>,
+    /// member → interactions in the bow-tie window in which it took part (once each).
+    bow_tie_members: BTreeMap<String, usize>,
+    /// stakeholder → the latest interaction it took part in.
+    last_seen: HashMap<String, DateTime<Utc>>,
+    last_any: Option<DateTime<Utc>>,
+}
+
+impl Contacts {
+    /// Empty, for windows of these lengths.
+    pub fn new(contact_days: i64, bow_tie_days: i64) -> Contacts {
+        Contacts {
+            contact_days,
+            bow_tie_days,
+            ..Default::default()
+        }
+    }
+
+    /// Rebuilt from a state at instant `t` (every interaction of the state occurred by `t`).
+    pub fn rebuild(
+        state: &AccountState,
+        t: DateTime<Utc>,
+        contact_days: i64,
+        bow_tie_days: i64,
+    ) -> Contacts {
+        let mut c = Contacts::new(contact_days, bow_tie_days);
+        let mut ordered: Vec<&Interaction> = state.interactions.iter().collect();
+        ordered.sort_by_key(|i| i.occurred_at);
+        for i in ordered {
+            c.enter(i);
+        }
+        c.advance(t);
+        c
+    }
+
+    /// An interaction enters at its `occurred_at`, which is not before any interaction that
+    /// entered earlier.
+    pub fn enter(&mut self, i: &Interaction) {
+        let w = InWindow {
+            at: i.occurred_at,
+            members: i.members.clone(),
+            stakeholders: i.stakeholders.clone(),
+        };
+        for m in &w.members {
+            let row = self.pairs.entry(m.clone()).or_default();
+            for s in &w.stakeholders {
+                *row.entry(s.clone()).or_default() += 1;
+            }
+        }
+        for m in distinct(&w.members) {
+            *self.bow_tie_members.entry(m.clone()).or_default() += 1;
+        }
+        for s in &w.stakeholders {
+            let e = self.last_seen.entry(s.clone()).or_insert(w.at);
+            if w.at > *e {
+                *e = w.at;
+            }
+        }
+        if self.last_any.is_none_or(|l| w.at > l) {
+            self.last_any = Some(w.at);
+        }
+        self.bow_tie.push_back(w.clone());
+        self.contact.push_back(w);
+    }
+
+    /// Moves the windows to `t`: interactions that occurred before `t − days` leave them.
+    pub fn advance(&mut self, t: DateTime<Utc>) {
+        let from = t - Duration::days(self.contact_days);
+        while self.contact.front().is_some_and(|w| w.at < from) {
+            let w = self.contact.pop_front().expect("front exists");
+            for m in &w.members {
+                if let Some(row) = self.pairs.get_mut(m) {
+                    for s in &w.stakeholders {
+                        if let Some(n) = row.get_mut(s) {
+                            *n -= 1;
+                            if *n == 0 {
+                                row.remove(s);
+                            }
+                        }
+                    }
+                    if row.is_empty() {
+                        self.pairs.remove(m);
+                    }
+                }
+            }
+        }
+        let from = t - Duration::days(self.bow_tie_days);
+        while self.bow_tie.front().is_some_and(|w| w.at < from) {
+            let w = self.bow_tie.pop_front().expect("front exists");
+            for m in distinct(&w.members) {
+                if let Some(n) = self.bow_tie_members.get_mut(m) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.bow_tie_members.remove(m);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The links (SPEC 4.1) of a state whose interactions these are: active member → active
+    /// stakeholders, by a standing relationship or a shared interaction in the contact window.
+    pub fn links(&self, state: &AccountState) -> BTreeMap<String, BTreeSet<String>> {
+        let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let rows = state
+            .links
+            .iter()
+            .map(|(m, ss)| (m, ss.keys()))
+            .map(|(m, ss)| (m, ss.collect::<Vec<_>>()));
+        let window = self
+            .pairs
+            .iter()
+            .map(|(m, ss)| (m, ss.keys().collect::<Vec<_>>()));
+        for (m, ss) in rows.chain(window) {
+            if !state.is_member_active(m) {
+                continue;
+            }
+            for s in ss {
+                if state.is_stakeholder_active(s) {
+                    out.entry(m.clone()).or_default().insert(s.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// Interactions in the bow-tie window, and for each member (active or not) how many of
+    /// them it took part in.
+    pub fn bow_tie_counts(&self) -> (usize, &BTreeMap<String, usize>) {
+        (self.bow_tie.len(), &self.bow_tie_members)
+    }
+
+    /// The latest interaction a stakeholder took part in.
+    pub fn last_seen(&self, stakeholder: &str) -> Option<DateTime<Utc>> {
+        self.last_seen.get(stakeholder).copied()
+    }
+
+    /// The latest interaction of the account.
+    pub fn last_interaction(&self) -> Option<DateTime<Utc>> {
+        self.last_any
+    }
+}
+
+/// The distinct items of a list, in order of first appearance.
+fn distinct(items: &[String]) -> impl Iterator<Item = &String> {
+    items
+        .iter()
+        .enumerate()
+        .filter(move |(i, x)| !items[..*i].contains(x))
+        .map(|(_, x)| x)
+}

@@ -1,0 +1,358 @@
+//! The read side: the one door through which the CLI, `serve` and the web pages ask about
+//! accounts. It selects the events a question sees (`--as-of`, `--known-at`), resumes the
+//! history engine from the nearest checkpoint, and answers with typed views, alerts, the
+//! audit timeline and the portfolio.
+//!
+//! - [`cache`]: the persisted checkpoints, kept current by [`Query::refresh`] after every
+//!   append, so that no read pays for a rebuild;
+//! - [`timeline`]: the audit timeline as an answer (filters, JSON shape).
+//!
+//! Nothing here prints; renderers (the CLI, the bus, the web) turn the answers into text.
+
+pub mod cache;
+pub mod timeline;
+
+use crate::alert::{AlertList, AlertsDoc};
+use crate::error::{Error, Result};
+use crate::event::{EventData, StoredEvent};
+use crate::history::{Checkpoint, Walked};
+use crate::store::{Head, Store};
+use crate::view::{self, Policy, Selection, View, ViewKind};
+use cache::{Cache, Meta};
+use chrono::{DateTime, Utc};
+
+/// Events between two regular checkpoints of an account.
+pub const CHECKPOINT_EVERY: usize = 1024;
+
+/// Questions about the accounts of one store, under one policy.
+pub struct Query<'a> {
+    store: &'a Store,
+    policy: &'a Policy,
+    cache: Cache,
+    every: usize,
+}
+
+impl<'a> Query<'a> {
+    pub fn new(store: &'a Store, policy: &'a Policy) -> Result<Query<'a>> {
+        Ok(Query {
+            store,
+            policy,
+            cache: Cache::open(store)?,
+            every: CHECKPOINT_EVERY,
+        })
+    }
+
+    /// Takes a regular checkpoint every `n` events (tests use small numbers).
+    pub fn with_checkpoint_every(mut self, n: usize) -> Query<'a> {
+        self.every = n.max(1);
+        self
+    }
+
+    pub fn policy(&self) -> &Policy {
+        self.policy
+    }
+
+    /// The account's head, or an error naming the account when it does not exist.
+    pub fn require_account(&self, account: &str) -> Result<Head> {
+        self.store.head(account)?.ok_or_else(|| Error::Rejected {
+            at: Default::default(),
+            reason: format!("no account {account} in the store"),
+        })
+    }
+
+    /// The heads of every account, sorted by account id.
+    pub fn store_heads(&self) -> Result<Vec<Head>> {
+        self.store.heads()
+    }
+
+    /// Every account's id, sorted.
+    pub fn account_ids(&self) -> Result<Vec<String>> {
+        Ok(self
+            .store
+            .heads()?
+            .into_iter()
+            .map(|h| h.account_id)
+            .collect())
+    }
+
+    /// The account's state and histories at a selection's as-of time.
+    pub fn walked(&self, account: &str, sel: &Selection) -> Result<Walked> {
+        let head = self.require_account(account)?;
+        let meta = self.current(account, &head)?;
+        // The final checkpoint serves every selection that sees all events: only time moves.
+        let sees_all =
+            sel.as_of >= meta.last_instant && sel.known_at.is_none_or(|k| k >= meta.max_recorded);
+        if sees_all {
+            if let Some(last) = self.cache.last(account)? {
+                return Ok(last.walk_to(Vec::new(), sel.as_of, self.policy));
+            }
+        }
+        let events = self.store.account_events(account)?;
+        let selected = view::select(&events, sel);
+        let from = self
+            .cache
+            .latest(account, sel.as_of, |c| c.serves(sel))?
+            .unwrap_or_else(|| Checkpoint::start(account, self.policy));
+        Ok(from.walk_to(selected, sel.as_of, self.policy))
+    }
+
+    /// One view of an account at a selection.
+    pub fn view(&self, account: &str, kind: ViewKind, sel: &Selection) -> Result<View> {
+        let w = self.walked(account, sel)?;
+        Ok(render(kind, w, sel, self.policy))
+    }
+
+    /// Every view of an account at a selection (one walk).
+    pub fn views(&self, account: &str, sel: &Selection) -> Result<Vec<View>> {
+        let w = self.walked(account, sel)?;
+        Ok(ViewKind::ALL
+            .into_iter()
+            .map(|k| render(k, w.clone(), sel, self.policy))
+            .collect())
+    }
+
+    /// The open alerts (or every transition) of one account or all.
+    pub fn alerts(
+        &self,
+        account: Option<&str>,
+        sel: &Selection,
+        history: bool,
+    ) -> Result<AlertsDoc> {
+        let accounts = match account {
+            Some(a) => {
+                self.require_account(a)?;
+                vec![a.to_string()]
+            }
+            None => self.account_ids()?,
+        };
+        let mut open = Vec::new();
+        let mut transitions = Vec::new();
+        for a in &accounts {
+            let w = self.walked(a, sel)?;
+            if history {
+                transitions.extend(w.alerts.transitions);
+            } else {
+                open.extend(w.alerts.open_alerts());
+            }
+        }
+        Ok(AlertsDoc {
+            as_of: sel.as_of,
+            known_at: sel.known_at,
+            alerts: if history {
+                AlertList::History(transitions)
+            } else {
+                AlertList::Open(open)
+            },
+        })
+    }
+
+    /// The meta record of an account's checkpoints, brought up to the head first.
+    fn current(&self, account: &str, head: &Head) -> Result<Meta> {
+        if let Some(m) = self.cache.meta(account)? {
+            if m.version == head.version && &m.policy == self.policy {
+                return Ok(m);
+            }
+        }
+        self.refresh(account)?;
+        self.cache
+            .meta(account)?
+            .ok_or_else(|| Error::Storage(format!("the checkpoints of {account} were not saved")))
+    }
+
+    /// Brings an account's checkpoints up to its head: extends them with events that occurred
+    /// after the last one, or, after late data or a retraction, rebuilds from the latest
+    /// checkpoint before the earliest change.
+    pub fn refresh(&self, account: &str) -> Result<()> {
+        let Some(head) = self.store.head(account)? else {
+            return Ok(());
+        };
+        let meta = self
+            .cache
+            .meta(account)?
+            .filter(|m| &m.policy == self.policy);
+        if let Some(m) = &meta {
+            if m.version == head.version {
+                return Ok(());
+            }
+        }
+        let last = match &meta {
+            Some(m) if m.version < head.version => self
+                .cache
+                .last(account)?
+                .filter(|c| c.position.max_version == m.version),
+            _ => None,
+        };
+        let (Some(meta), Some(last)) = (meta, last) else {
+            return self.rebuild(account);
+        };
+        let positions = self.store.account_positions(account)?;
+        let mut new_events = Vec::new();
+        for p in positions.iter().skip(meta.version as usize) {
+            let bytes = self
+                .store
+                .raw_at(*p)?
+                .ok_or_else(|| Error::Corrupt(format!("position {p} is missing")))?;
+            new_events.push(StoredEvent::decode(&bytes).map_err(Error::Corrupt)?);
+        }
+        let earliest = new_events.iter().map(|e| e.occurred_at).min();
+        // The walk can go on from the final checkpoint with the new events alone when it will
+        // never have to refold: they come after the last instant, in stream order, and
+        // retract nothing.
+        let in_order = new_events
+            .windows(2)
+            .all(|w| w[0].occurred_at <= w[1].occurred_at);
+        let retraction = new_events
+            .iter()
+            .any(|e| matches!(e.data, EventData::EventRetracted(_)));
+        match earliest {
+            Some(o) if o > meta.last_instant && in_order && !retraction => {
+                self.walk_and_save(account, last, new_events.iter().collect())
+            }
+            Some(from) => {
+                // Late data or a retraction changes everything from the earliest new
+                // `occurred_at` on; the checkpoints before it stand.
+                self.cache.invalidate(account, Some(from))?;
+                let start = self
+                    .cache
+                    .latest(account, from, |c| c.instant().is_some_and(|t| t < from))?
+                    .unwrap_or_else(|| Checkpoint::start(account, self.policy));
+                let events = self.store.account_events(account)?;
+                self.walk_and_save(account, start, events.iter().collect())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Rebuilds an account's checkpoints from its events.
+    pub fn rebuild(&self, account: &str) -> Result<()> {
+        self.cache.invalidate(account, None)?;
+        let events = self.store.account_events(account)?;
+        self.walk_and_save(
+            account,
+            Checkpoint::start(account, self.policy),
+            events.iter().collect(),
+        )
+    }
+
+    fn walk_and_save(
+        &self,
+        account: &str,
+        from: Checkpoint,
+        events: Vec<&StoredEvent>,
+    ) -> Result<()> {
+        let (taken, last) = from.walk_all(events, self.every, self.policy);
+        let (Some(last_instant), Some(max_recorded)) =
+            (last.position.instant, last.position.max_recorded)
+        else {
+            return Ok(());
+        };
+        let meta = Meta {
+            version: last.position.max_version,
+            policy: self.policy.clone(),
+            last_instant,
+            max_recorded,
+        };
+        self.cache.save(account, &taken, &last, &meta)
+    }
+
+    /// Brings the checkpoints of these accounts up to date (after an append).
+    pub fn refresh_accounts<'s>(&self, accounts: impl IntoIterator<Item = &'s str>) -> Result<()> {
+        for a in accounts {
+            self.refresh(a)?;
+        }
+        Ok(())
+    }
+
+    /// Brings every account's checkpoints up to date, accounts in parallel.
+    pub fn refresh_all(&self) -> Result<usize> {
+        let ids = self.account_ids()?;
+        self.each_in_parallel(&ids, |a| self.refresh(a))?;
+        self.store.flush()?;
+        Ok(ids.len())
+    }
+
+    /// Recomputes every account's checkpoints from the log, accounts in parallel; returns how
+    /// many accounts.
+    pub fn rebuild_all(&self) -> Result<usize> {
+        self.cache.clear()?;
+        let ids = self.account_ids()?;
+        self.each_in_parallel(&ids, |a| self.rebuild(a))?;
+        self.store.flush()?;
+        Ok(ids.len())
+    }
+
+    /// Runs `f` for every account on as many threads as the machine has cores; the first
+    /// error stops the others.
+    fn each_in_parallel(
+        &self,
+        ids: &[String],
+        f: impl Fn(&str) -> Result<()> + Sync,
+    ) -> Result<()> {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let failed = std::sync::Mutex::new(None);
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        std::thread::scope(|s| {
+            for _ in 0..workers.min(ids.len()) {
+                s.spawn(|| loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(a) = ids.get(i) else { break };
+                    if let Err(e) = f(a) {
+                        next.store(ids.len(), std::sync::atomic::Ordering::Relaxed);
+                        failed.lock().expect("not poisoned").get_or_insert(e);
+                        break;
+                    }
+                });
+            }
+        });
+        match failed.into_inner().expect("not poisoned") {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A view from a walk's result.
+pub fn render(kind: ViewKind, w: Walked, sel: &Selection, policy: &Policy) -> View {
+    let state = &w.state;
+    match kind {
+        ViewKind::Coverage => View::Coverage(view::coverage::view(state, sel, policy)),
+        ViewKind::Stage => View::Stage(view::stage::view(
+            state,
+            w.stage.once_cooperative,
+            w.stage.history,
+            sel,
+            policy,
+        )),
+        ViewKind::Value => View::Value(view::value::view(state, sel)),
+        ViewKind::Classification => View::Classification(view::classification::view(state, sel)),
+        ViewKind::Economics => View::Economics(view::economics::view(state, sel)),
+    }
+}
+
+/// The selection from `--as-of` / `--known-at` (an as-of time defaults to the known-at time
+/// when only that is given, else to `now`).
+pub fn selection(
+    as_of: Option<DateTime<Utc>>,
+    known_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Selection {
+    Selection {
+        as_of: as_of.or(known_at).unwrap_or(now),
+        known_at,
+    }
+}
+
+/// Parses a time given by a person or a client: RFC 3339, or a bare date meaning midnight UTC
+/// at the start of that day. `what` names the option or field in the error.
+pub fn parse_time(what: &str, s: &str) -> Result<DateTime<Utc>> {
+    if let Some(d) = crate::event::validate::parse_date(s) {
+        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
+    }
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| {
+            Error::Usage(format!(
+                "{what} {s}: not an RFC 3339 time such as 2025-06-30T00:00:00Z ({e})"
+            ))
+        })
+}

@@ -1,0 +1,164 @@
+//! `Frame`: an account's state at one instant, with the figures several views and every alert
+//! condition share (links, coverage, the last interaction of each stakeholder), each computed
+//! at most once.
+//!
+//! A frame reads those figures either by scanning the state's interactions (a single answer
+//! "as of T": [`Frame::new`]) or from the incremental [`Contacts`] the walk through business
+//! time keeps ([`Frame::with_contacts`]). Both give the same figures; the walk's equivalence
+//! tests check it.
+
+use super::coverage::{self, Coverage};
+use super::stage::Evidence;
+use super::Policy;
+use crate::model::{AccountState, Contacts};
+use chrono::{DateTime, Utc};
+use std::cell::OnceCell;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Active member → the active stakeholders it is linked to.
+pub type Links = BTreeMap<String, BTreeSet<String>>;
+
+/// A state at an instant.
+pub struct Frame<'a> {
+    pub state: &'a AccountState,
+    pub instant: DateTime<Utc>,
+    contacts: Option<&'a Contacts>,
+    links: OnceCell<Links>,
+    coverage: OnceCell<Coverage>,
+    evidence: OnceCell<Evidence>,
+}
+
+impl<'a> Frame<'a> {
+    /// A frame whose figures come from scanning the state.
+    pub fn new(state: &'a AccountState, instant: DateTime<Utc>) -> Frame<'a> {
+        Frame {
+            state,
+            instant,
+            contacts: None,
+            links: OnceCell::new(),
+            coverage: OnceCell::new(),
+            evidence: OnceCell::new(),
+        }
+    }
+
+    /// A frame whose figures come from the walk's contacts (already advanced to `instant`).
+    pub fn with_contacts(
+        state: &'a AccountState,
+        instant: DateTime<Utc>,
+        contacts: &'a Contacts,
+    ) -> Frame<'a> {
+        Frame {
+            contacts: Some(contacts),
+            ..Frame::new(state, instant)
+        }
+    }
+
+    /// The links (SPEC 4.1).
+    pub fn links(&self, policy: &Policy) -> &Links {
+        self.links.get_or_init(|| match self.contacts {
+            Some(c) => c.links(self.state),
+            None => coverage::links(self.state, self.instant, policy),
+        })
+    }
+
+    /// The coverage view.
+    pub fn coverage(&self, policy: &Policy) -> &Coverage {
+        self.coverage.get_or_init(|| {
+            let links = self.links(policy);
+            let bow_tie = match self.contacts {
+                Some(c) => {
+                    let (recent, by_member) = c.bow_tie_counts();
+                    coverage::bow_tie(links, recent, by_member, policy)
+                }
+                None => {
+                    let (recent, by_member) =
+                        coverage::bow_tie_counts(self.state, self.instant, policy);
+                    coverage::bow_tie(links, recent, &by_member, policy)
+                }
+            };
+            coverage::coverage_from_links(self.state, links, bow_tie, policy)
+        })
+    }
+
+    /// The latest interaction of the account at or before the instant.
+    pub fn last_interaction(&self) -> Option<DateTime<Utc>> {
+        match self.contacts {
+            Some(c) => c.last_interaction(),
+            None => self
+                .state
+                .interactions
+                .iter()
+                .map(|i| i.occurred_at)
+                .filter(|at| *at <= self.instant)
+                .max(),
+        }
+    }
+
+    /// The latest interaction (at or before the instant) of each of `keys`.
+    pub fn last_seen<'k>(&self, keys: &[&'k str]) -> BTreeMap<&'k str, DateTime<Utc>> {
+        match self.contacts {
+            Some(c) => keys
+                .iter()
+                .filter_map(|k| c.last_seen(k).map(|at| (*k, at)))
+                .collect(),
+            None => last_seen_by_scan(self.state, self.instant, keys),
+        }
+    }
+
+    /// The stage evidence (SPEC 4.2) given whether the account was once cooperative.
+    pub fn evidence(&self, once_cooperative: bool, policy: &Policy) -> Evidence {
+        let base = self
+            .evidence
+            .get_or_init(|| super::stage::evidence_from(self, false, policy));
+        Evidence {
+            once_cooperative,
+            ..base.clone()
+        }
+    }
+
+    /// Whether rules 2–6 of SPEC 4.2 give `cooperative` or higher here (what makes an
+    /// account "once cooperative" when it holds at an event instant).
+    pub fn cooperative_or_higher(&self, policy: &Policy) -> bool {
+        let e = self.evidence(false, policy);
+        use super::stage::{developing_stage, rank};
+        rank(developing_stage(&e, policy)) >= rank("cooperative")
+    }
+}
+
+/// The last interaction (at or before `t`) of each of `keys`, by scanning. When the state
+/// holds its interactions in time order (the usual case) this walks back from `t` and stops
+/// as soon as every key has been found; otherwise it takes the latest over all of them.
+fn last_seen_by_scan<'k>(
+    state: &AccountState,
+    t: DateTime<Utc>,
+    keys: &[&'k str],
+) -> BTreeMap<&'k str, DateTime<Utc>> {
+    let mut last: BTreeMap<&'k str, DateTime<Utc>> = BTreeMap::new();
+    let all = &state.interactions[..];
+    let key_of = |s: &str| keys.iter().copied().find(|k| *k == s);
+    if coverage::in_time_order(all) {
+        let hi = all.partition_point(|i| i.occurred_at <= t);
+        for i in all[..hi].iter().rev() {
+            for s in &i.stakeholders {
+                if let Some(k) = key_of(s) {
+                    last.entry(k).or_insert(i.occurred_at);
+                }
+            }
+            if last.len() == keys.len() {
+                break;
+            }
+        }
+    } else {
+        for i in all.iter().filter(|i| i.occurred_at <= t) {
+            for s in &i.stakeholders {
+                if let Some(k) = key_of(s) {
+                    let e = last.entry(k).or_insert(i.occurred_at);
+                    if i.occurred_at > *e {
+                        *e = i.occurred_at;
+                    }
+                }
+            }
+        }
+    }
+    last
+}

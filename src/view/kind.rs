@@ -1,0 +1,89 @@
+//! The names of the views (`kamlog view A <name>`), the header every view carries, and
+//! [`View`], any one view, serializing to its SPEC 8 shape.
+
+use super::classification::ClassificationView;
+use super::coverage::CoverageView;
+use super::economics::EconomicsView;
+use super::stage::StageView;
+use super::value::ValueView;
+use super::Selection;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The views `kamlog view` knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ViewKind {
+    Coverage,
+    Stage,
+    Value,
+    Classification,
+    Economics,
+}
+
+impl ViewKind {
+    pub const ALL: [ViewKind; 5] = [
+        ViewKind::Coverage,
+        ViewKind::Stage,
+        ViewKind::Value,
+        ViewKind::Classification,
+        ViewKind::Economics,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ViewKind::Coverage => "coverage",
+            ViewKind::Stage => "stage",
+            ViewKind::Value => "value",
+            ViewKind::Classification => "classification",
+            ViewKind::Economics => "economics",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ViewKind> {
+        ViewKind::ALL.into_iter().find(|k| k.name() == s)
+    }
+
+    /// Whether the view needs the walk through business time (a history), not only the state.
+    pub fn needs_history(self) -> bool {
+        matches!(self, ViewKind::Stage)
+    }
+}
+
+/// What every view starts with: the account and the selection it answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Header {
+    pub account_id: String,
+    #[serde(serialize_with = "super::fmt::time")]
+    pub as_of: DateTime<Utc>,
+    #[serde(serialize_with = "super::fmt::opt_time")]
+    pub known_at: Option<DateTime<Utc>>,
+}
+
+impl Header {
+    pub fn new(account_id: &str, sel: &Selection) -> Header {
+        Header {
+            account_id: account_id.to_string(),
+            as_of: sel.as_of,
+            known_at: sel.known_at,
+        }
+    }
+}
+
+/// Any one view.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum View {
+    Coverage(CoverageView),
+    Stage(StageView),
+    Value(ValueView),
+    Classification(ClassificationView),
+    Economics(EconomicsView),
+}
+
+impl View {
+    /// The view as SPEC 8's JSON.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("views serialize")
+    }
+}
