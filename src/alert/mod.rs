@@ -13,20 +13,131 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
-/// The alert kinds of SPEC 5.
-pub const KINDS: &[&str] = &[
-    "single_point_of_contact",
-    "uncovered_stakeholder",
-    "succession_gap",
-    "champion_departed",
-    "bow_tie",
-    "value_overdue",
-    "stage_divergence",
-    "engagement_lapse",
-];
+/// The alert kinds of SPEC 5, declared in the order of their names (lists of alerts are
+/// sorted by kind name, then subject).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    BowTie,
+    ChampionDeparted,
+    EngagementLapse,
+    SinglePointOfContact,
+    StageDivergence,
+    SuccessionGap,
+    UncoveredStakeholder,
+    ValueOverdue,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 8] = [
+        Kind::BowTie,
+        Kind::ChampionDeparted,
+        Kind::EngagementLapse,
+        Kind::SinglePointOfContact,
+        Kind::StageDivergence,
+        Kind::SuccessionGap,
+        Kind::UncoveredStakeholder,
+        Kind::ValueOverdue,
+    ];
+
+    /// The kind's name in SPEC 5 (and in subjects and messages).
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::BowTie => "bow_tie",
+            Kind::ChampionDeparted => "champion_departed",
+            Kind::EngagementLapse => "engagement_lapse",
+            Kind::SinglePointOfContact => "single_point_of_contact",
+            Kind::StageDivergence => "stage_divergence",
+            Kind::SuccessionGap => "succession_gap",
+            Kind::UncoveredStakeholder => "uncovered_stakeholder",
+            Kind::ValueOverdue => "value_overdue",
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What an alert says about its subject (SPEC 5; the shapes are in the README). Kept typed
+/// while the walk compares it instant by instant; written as JSON only when shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Detail {
+    /// `single_point_of_contact` (`covered_by` the one member) and `uncovered_stakeholder`.
+    Coverage {
+        name: String,
+        covered_by: Option<String>,
+    },
+    SuccessionGap {
+        name: String,
+        sole_links: Vec<String>,
+        successor: Option<String>,
+    },
+    ChampionDeparted {
+        name: String,
+        unfilled_roles: Vec<String>,
+    },
+    BowTie,
+    ValueOverdue {
+        promised: rust_decimal::Decimal,
+        delivered: rust_decimal::Decimal,
+        due_date: chrono::NaiveDate,
+    },
+    StageDivergence {
+        declared: String,
+        inferred: String,
+    },
+    EngagementLapse {
+        name: String,
+        last_interaction: Option<DateTime<Utc>>,
+    },
+}
+
+impl Detail {
+    /// The `detail` object of SPEC 8's alerts and SPEC 6's alert messages.
+    pub fn to_json(&self) -> Value {
+        use crate::view::dec_str;
+        match self {
+            Detail::Coverage {
+                name,
+                covered_by: Some(m),
+            } => json!({"name": name, "covered_by": m}),
+            Detail::Coverage {
+                name,
+                covered_by: None,
+            } => json!({"name": name}),
+            Detail::SuccessionGap {
+                name,
+                sole_links,
+                successor,
+            } => json!({"name": name, "sole_links": sole_links, "successor": successor}),
+            Detail::ChampionDeparted {
+                name,
+                unfilled_roles,
+            } => json!({"name": name, "unfilled_roles": unfilled_roles}),
+            Detail::BowTie => json!({}),
+            Detail::ValueOverdue {
+                promised,
+                delivered,
+                due_date,
+            } => json!({"promised": dec_str(*promised), "delivered": dec_str(*delivered),
+                        "shortfall": dec_str(*promised - *delivered),
+                        "due_date": due_date.format("%Y-%m-%d").to_string()}),
+            Detail::StageDivergence { declared, inferred } => {
+                json!({"declared": declared, "inferred": inferred})
+            }
+            Detail::EngagementLapse {
+                name,
+                last_interaction,
+            } => json!({"name": name, "last_interaction": last_interaction.map(time_str)}),
+        }
+    }
+}
 
 /// (kind, subject) → detail, for every condition true at an instant.
-pub type Conditions = BTreeMap<(String, String), Value>;
+pub type Conditions = BTreeMap<(Kind, String), Detail>;
 
 /// Every alert condition true at `t`.
 pub fn conditions(
@@ -42,9 +153,6 @@ pub fn conditions(
 pub fn conditions_at(frame: &Frame, once_cooperative: bool, policy: &Policy) -> Conditions {
     let (state, t) = (frame.state, frame.instant);
     let mut out = Conditions::new();
-    let mut put = |kind: &str, subject: &str, detail: Value| {
-        out.insert((kind.to_string(), subject.to_string()), detail);
-    };
     let cov = frame.coverage(policy);
     let keys: Vec<&str> = cov
         .key_stakeholders
@@ -54,70 +162,91 @@ pub fn conditions_at(frame: &Frame, once_cooperative: bool, policy: &Policy) -> 
     let last_seen = frame.last_seen(&keys);
     for k in &cov.key_stakeholders {
         match k.coverage {
-            0 => put(
-                "uncovered_stakeholder",
-                &k.stakeholder_id,
-                json!({"name": k.name}),
-            ),
-            1 => put(
-                "single_point_of_contact",
-                &k.stakeholder_id,
-                json!({"name": k.name, "covered_by": k.covered_by[0]}),
-            ),
+            0 => {
+                out.insert(
+                    (Kind::UncoveredStakeholder, k.stakeholder_id.clone()),
+                    Detail::Coverage {
+                        name: k.name.clone(),
+                        covered_by: None,
+                    },
+                );
+            }
+            1 => {
+                out.insert(
+                    (Kind::SinglePointOfContact, k.stakeholder_id.clone()),
+                    Detail::Coverage {
+                        name: k.name.clone(),
+                        covered_by: Some(k.covered_by[0].clone()),
+                    },
+                );
+            }
             _ => {}
         }
         let last = last_seen.get(k.stakeholder_id.as_str()).copied();
         let known = state.stakeholders[&k.stakeholder_id].added_at;
         let quiet = last.is_none_or(|l| !within(l, t, policy.engagement_lapse_days));
         if quiet && t - known >= days(policy.engagement_lapse_days) {
-            put(
-                "engagement_lapse",
-                &k.stakeholder_id,
-                json!({"name": k.name, "last_interaction": last.map(time_str)}),
+            out.insert(
+                (Kind::EngagementLapse, k.stakeholder_id.clone()),
+                Detail::EngagementLapse {
+                    name: k.name.clone(),
+                    last_interaction: last,
+                },
             );
         }
     }
     for m in &cov.members {
         if !m.sole_links.is_empty() && !m.successor_ready {
-            put(
-                "succession_gap",
-                &m.member_id,
-                json!({"name": m.name, "sole_links": m.sole_links, "successor": m.successor}),
+            out.insert(
+                (Kind::SuccessionGap, m.member_id.clone()),
+                Detail::SuccessionGap {
+                    name: m.name.clone(),
+                    sole_links: m.sole_links.clone(),
+                    successor: m.successor.clone(),
+                },
             );
         }
     }
     const CRITICAL: [&str; 3] = ["champion", "decision_maker", "economic_buyer"];
+    let held: Vec<&str> = CRITICAL
+        .iter()
+        .copied()
+        .filter(|r| {
+            state
+                .stakeholders
+                .values()
+                .any(|o| o.active && o.dmu_roles.iter().any(|x| x == r))
+        })
+        .collect();
     for (id, s) in state.stakeholders.iter().filter(|(_, s)| !s.active) {
-        let unfilled: Vec<&str> = CRITICAL
+        let unfilled: Vec<String> = CRITICAL
             .iter()
             .copied()
-            .filter(|r| s.dmu_roles.iter().any(|x| x == r))
-            .filter(|r| {
-                !state
-                    .stakeholders
-                    .values()
-                    .any(|o| o.active && o.dmu_roles.iter().any(|x| x == r))
-            })
+            .filter(|r| s.dmu_roles.iter().any(|x| x == r) && !held.contains(r))
+            .map(String::from)
             .collect();
         if !unfilled.is_empty() {
-            put(
-                "champion_departed",
-                id,
-                json!({"name": s.name, "unfilled_roles": unfilled}),
+            out.insert(
+                (Kind::ChampionDeparted, id.clone()),
+                Detail::ChampionDeparted {
+                    name: s.name.clone(),
+                    unfilled_roles: unfilled,
+                },
             );
         }
     }
     if cov.bow_tie {
-        put("bow_tie", &state.account_id, json!({}));
+        out.insert((Kind::BowTie, state.account_id.clone()), Detail::BowTie);
     }
     for (id, p) in &state.promises {
         if status(p, t) == "overdue" {
-            put(
-                "value_overdue",
-                id,
-                json!({"promised": crate::view::dec_str(p.promised), "delivered": crate::view::dec_str(p.delivered),
-                       "shortfall": crate::view::dec_str(p.promised - p.delivered),
-                       "due_date": p.due_date.format("%Y-%m-%d").to_string()}),
+            out.insert(
+                (Kind::ValueOverdue, id.clone()),
+                Detail::ValueOverdue {
+                    promised: p.promised,
+                    delivered: p.delivered,
+                    due_date: p.due_date,
+                },
             );
         }
     }
@@ -125,10 +254,12 @@ pub fn conditions_at(frame: &Frame, once_cooperative: bool, policy: &Policy) -> 
     let inferred = infer(&e, t, policy);
     let declared = state.assessments.last().map(|a| a.stage.as_str());
     if divergence(declared, inferred) {
-        put(
-            "stage_divergence",
-            &state.account_id,
-            json!({"declared": declared, "inferred": inferred}),
+        out.insert(
+            (Kind::StageDivergence, state.account_id.clone()),
+            Detail::StageDivergence {
+                declared: declared.unwrap_or_default().to_string(),
+                inferred: inferred.to_string(),
+            },
         );
     }
     out
@@ -138,7 +269,7 @@ pub fn conditions_at(frame: &Frame, once_cooperative: bool, policy: &Policy) -> 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Transition {
     pub account_id: String,
-    pub kind: String,
+    pub kind: Kind,
     pub subject: String,
     /// `raised` or `resolved`.
     pub state: String,
@@ -154,7 +285,7 @@ pub struct Transition {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Alert {
     pub account_id: String,
-    pub kind: String,
+    pub kind: Kind,
     pub subject: String,
     #[serde(serialize_with = "crate::view::fmt::time")]
     pub raised_at: DateTime<Utc>,

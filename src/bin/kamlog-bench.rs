@@ -63,6 +63,16 @@ enum Cmd {
         #[arg(long, default_value = "/usr/sbin/nats-server")]
         nats_server: PathBuf,
     },
+    /// The history engine on one busy account (every event type, late data, retractions):
+    /// each question's median time against reading the account's events once.
+    History {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value_t = 10_000)]
+        events: usize,
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
     /// Single-event durable appends from W concurrent writers: latency percentiles.
     Append {
         #[arg(long)]
@@ -97,6 +107,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 fn main() {
     let args = Args::parse();
     match args.cmd {
+        Cmd::History { data, events, runs } => history(&data, events, runs),
         Cmd::Gen {
             seed,
             accounts,
@@ -397,4 +408,179 @@ fn bus(events: u64, samples: usize, nats_server: &Path) {
     let _ = server.kill();
     let _ = server.wait();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The median of `runs` timings of `f`.
+fn median_ms(runs: usize, mut f: impl FnMut()) -> f64 {
+    let mut lat: Vec<Duration> = (0..runs.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        })
+        .collect();
+    lat.sort();
+    percentile(&lat, 0.5).as_secs_f64() * 1e3
+}
+
+fn history(data: &Path, events: usize, runs: usize) {
+    use kamlog::query::{timeline::Filter, Query};
+    use kamlog::view::{Policy, Selection, ViewKind};
+    let _ = std::fs::remove_dir_all(data);
+    let account = "busy";
+    let lines = kamlog::workload::busy_account(7, account, events);
+    let file = data.with_extension("jsonl");
+    std::fs::write(
+        &file,
+        lines
+            .iter()
+            .map(|v| v.to_string() + "\n")
+            .collect::<String>(),
+    )
+    .expect("write the workload");
+    let store = Store::open(data).expect("open store");
+    let policy = Policy::default();
+    let t = Instant::now();
+    kamlog::import::store_file(&store, &file, 50_000, None).expect("import");
+    let stored_ms = t.elapsed().as_secs_f64() * 1e3;
+    let t = Instant::now();
+    let q = Query::new(&store, &policy).expect("query");
+    q.refresh_all().expect("refresh");
+    let refresh_ms = t.elapsed().as_secs_f64() * 1e3;
+    let all = store.account_events(account).expect("read");
+    let n = all.len();
+    let first = all.iter().map(|e| e.occurred_at).min().unwrap();
+    let last = all.iter().map(|e| e.occurred_at).max().unwrap();
+    let late = all
+        .windows(2)
+        .filter(|w| w[1].occurred_at < w[0].occurred_at)
+        .count();
+    let retractions = all
+        .iter()
+        .filter(|e| e.type_name() == "event_retracted")
+        .count();
+    let types: std::collections::BTreeSet<&str> = all.iter().map(|e| e.type_name()).collect();
+    println!(
+        "history: account {account}, {n} events from {first} to {last}, {} event types, {late} late, {retractions} retractions",
+        types.len()
+    );
+    println!(
+        "  import: stored in {stored_ms:.0} ms, checkpoints made current in {refresh_ms:.0} ms"
+    );
+    let read = median_ms(runs, || {
+        std::hint::black_box(store.account_events(account).unwrap());
+    });
+    println!("  read the account's events once: {read:.1} ms (the unit of the ratios below)");
+    let row = |what: &str, ms: f64| println!("  {what:<58} {ms:>9.1} ms {:>7.2}x", ms / read);
+    let now = Selection::as_of(last + chrono::Duration::days(30));
+    let first_read = {
+        let t = Instant::now();
+        let q = Query::new(&store, &policy).unwrap();
+        for k in ViewKind::ALL {
+            std::hint::black_box(q.view(account, k, &now).unwrap());
+        }
+        std::hint::black_box(q.alerts(Some(account), &now, false).unwrap());
+        t.elapsed().as_secs_f64() * 1e3
+    };
+    row(
+        "first read after import (5 views + open alerts, now)",
+        first_read,
+    );
+    let rebuild = median_ms(runs, || {
+        std::hint::black_box(q.rebuild_all().unwrap());
+    });
+    row("full rebuild (every checkpoint from the log)", rebuild);
+    let view_now = median_ms(runs, || {
+        std::hint::black_box(q.view(account, ViewKind::Stage, &now).unwrap());
+    });
+    row("view stage, now", view_now);
+    let span = last - first;
+    let mut worst: [(f64, String); 3] = Default::default();
+    for i in 1..=8 {
+        let t = first + span * i / 9;
+        let as_of = Selection::as_of(t);
+        let k = all[n * i as usize / 9].recorded_at;
+        let known = Selection {
+            as_of: k.max(t),
+            known_at: Some(k),
+        };
+        let figures = [
+            median_ms(runs, || {
+                std::hint::black_box(q.view(account, ViewKind::Stage, &as_of).unwrap());
+            }),
+            median_ms(runs, || {
+                std::hint::black_box(q.view(account, ViewKind::Coverage, &known).unwrap());
+            }),
+            median_ms(runs, || {
+                std::hint::black_box(q.alerts(Some(account), &as_of, true).unwrap());
+            }),
+        ];
+        for (w, f) in worst.iter_mut().zip(figures) {
+            if f > w.0 {
+                *w = (f, t.format("%Y-%m-%d").to_string());
+            }
+        }
+    }
+    row(
+        &format!("worst view stage --as-of (8 instants; {})", worst[0].1),
+        worst[0].0,
+    );
+    row(
+        &format!(
+            "worst view coverage --known-at (8 instants; {})",
+            worst[1].1
+        ),
+        worst[1].0,
+    );
+    row(
+        &format!(
+            "worst alerts --as-of --history (8 instants; {})",
+            worst[2].1
+        ),
+        worst[2].0,
+    );
+    let log = median_ms(runs, || {
+        std::hint::black_box(q.log(account, &now, &Filter::default()).unwrap());
+    });
+    row("log (the whole audit timeline)", log);
+    // One interaction logged late: it occurred in the middle of the history.
+    let mid = first + span / 2;
+    let late_line = serde_json::json!({"event_id": "00000000-0000-4000-8000-00000000beef",
+        "account_id": account, "type": "interaction_logged", "occurred_at": mid.to_rfc3339(),
+        "data": {"interaction_id": "i-late", "channel": "call",
+                 "supplier_participants": ["m-1"], "customer_participants": ["s-1"]}});
+    let batch: Vec<_> = JsonlReader::new(late_line.to_string().as_bytes())
+        .map(|(_, r)| r.unwrap())
+        .collect();
+    let t = Instant::now();
+    let appended = store.append(batch, None);
+    let append_ms = t.elapsed().as_secs_f64() * 1e3;
+    if let Err(e) = appended {
+        println!("  (the late interaction was refused: {e})");
+    }
+    let t = Instant::now();
+    q.refresh(account).unwrap();
+    let refresh_late = t.elapsed().as_secs_f64() * 1e3;
+    row("a late interaction: append (durable)", append_ms);
+    row(
+        "a late interaction: checkpoints brought up to date",
+        refresh_late,
+    );
+    let after = median_ms(runs, || {
+        for k in ViewKind::ALL {
+            std::hint::black_box(q.view(account, k, &now).unwrap());
+        }
+    });
+    row("reads after it (5 views, now)", after);
+    let after_past = median_ms(runs, || {
+        std::hint::black_box(
+            q.view(account, ViewKind::Stage, &Selection::as_of(mid + span / 4))
+                .unwrap(),
+        );
+    });
+    row(
+        "reads after it (view stage --as-of after the late event)",
+        after_past,
+    );
+    println!("  peak RSS {:.0} MiB", peak_rss_mib());
 }

@@ -60,7 +60,7 @@ pub fn human(doc: &AlertsDoc) -> String {
                 .map(|a| {
                     vec![
                         a.account_id.clone(),
-                        a.kind.clone(),
+                        a.kind.to_string(),
                         a.subject.clone(),
                         when(a.raised_at, a.raised_position),
                         detail(&a.detail),
@@ -75,7 +75,7 @@ pub fn human(doc: &AlertsDoc) -> String {
                 .map(|a| {
                     vec![
                         a.account_id.clone(),
-                        a.kind.clone(),
+                        a.kind.to_string(),
                         a.subject.clone(),
                         a.state.clone(),
                         when(a.at, a.position),

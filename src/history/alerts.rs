@@ -3,11 +3,10 @@
 
 use super::stage::update_once_cooperative;
 use super::step::{Cause, Observer, Step};
-use crate::alert::{conditions_at, Alert, Transition};
+use crate::alert::{conditions_at, Alert, Detail, Kind, Transition};
 use crate::view::Policy;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// An open alert.
@@ -15,7 +14,7 @@ use std::collections::BTreeMap;
 pub struct OpenAlert {
     pub cause: Cause,
     pub instant: DateTime<Utc>,
-    pub detail: Value,
+    pub detail: Detail,
 }
 
 /// Watches the walk and keeps the open alerts and every transition.
@@ -23,17 +22,30 @@ pub struct OpenAlert {
 pub struct AlertTracker {
     pub account_id: String,
     pub once_cooperative: bool,
-    /// "kind\u{0}subject" → the open alert (string keys keep the checkpoint plain JSON).
-    pub open: BTreeMap<String, OpenAlert>,
+    /// (kind, subject) → the open alert.
+    #[serde(with = "entries")]
+    pub open: BTreeMap<(Kind, String), OpenAlert>,
     pub transitions: Vec<Transition>,
 }
 
-fn key(kind: &str, subject: &str) -> String {
-    format!("{kind}\u{0}{subject}")
-}
+/// A map with tuple keys, written as a list of entries (JSON objects need string keys).
+mod entries {
+    use super::*;
+    use serde::{Deserializer, Serializer};
 
-fn split(key: &str) -> (&str, &str) {
-    key.split_once('\u{0}').unwrap_or((key, ""))
+    pub fn serialize<S: Serializer>(
+        m: &BTreeMap<(Kind, String), OpenAlert>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(m.iter())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<(Kind, String), OpenAlert>, D::Error> {
+        let v: Vec<((Kind, String), OpenAlert)> = Vec::deserialize(d)?;
+        Ok(v.into_iter().collect())
+    }
 }
 
 impl AlertTracker {
@@ -50,18 +62,27 @@ impl AlertTracker {
     pub fn open_alerts(&self) -> Vec<Alert> {
         self.open
             .iter()
-            .map(|(k, a)| {
-                let (kind, subject) = split(k);
-                Alert {
-                    account_id: self.account_id.clone(),
-                    kind: kind.to_string(),
-                    subject: subject.to_string(),
-                    raised_at: a.instant,
-                    raised_position: a.cause.position(),
-                    detail: a.detail.clone(),
-                }
+            .map(|((kind, subject), a)| Alert {
+                account_id: self.account_id.clone(),
+                kind: *kind,
+                subject: subject.clone(),
+                raised_at: a.instant,
+                raised_position: a.cause.position(),
+                detail: a.detail.to_json(),
             })
             .collect()
+    }
+
+    fn transition(&mut self, kind: Kind, subject: &str, state: &str, step: &Step, detail: &Detail) {
+        self.transitions.push(Transition {
+            account_id: self.account_id.clone(),
+            kind,
+            subject: subject.to_string(),
+            state: state.into(),
+            at: step.frame.instant,
+            position: step.cause.position(),
+            detail: detail.to_json(),
+        });
     }
 }
 
@@ -69,42 +90,21 @@ impl Observer for AlertTracker {
     fn observe(&mut self, step: &Step, policy: &Policy) {
         update_once_cooperative(&mut self.once_cooperative, step, policy);
         let now = conditions_at(&step.frame, self.once_cooperative, policy);
-        let closed: Vec<String> = self
+        let closed: Vec<(Kind, String)> = self
             .open
             .keys()
-            .filter(|k| {
-                let (kind, subject) = split(k);
-                !now.contains_key(&(kind.to_string(), subject.to_string()))
-            })
+            .filter(|k| !now.contains_key(*k))
             .cloned()
             .collect();
         for k in closed {
             let a = self.open.remove(&k).expect("listed");
-            let (kind, subject) = split(&k);
-            self.transitions.push(Transition {
-                account_id: self.account_id.clone(),
-                kind: kind.to_string(),
-                subject: subject.to_string(),
-                state: "resolved".into(),
-                at: step.frame.instant,
-                position: step.cause.position(),
-                detail: a.detail,
-            });
+            self.transition(k.0, &k.1, "resolved", step, &a.detail);
         }
-        for ((kind, subject), detail) in now {
-            let k = key(&kind, &subject);
+        for (k, detail) in now {
             match self.open.get_mut(&k) {
                 Some(a) => a.detail = detail,
                 None => {
-                    self.transitions.push(Transition {
-                        account_id: self.account_id.clone(),
-                        kind,
-                        subject,
-                        state: "raised".into(),
-                        at: step.frame.instant,
-                        position: step.cause.position(),
-                        detail: detail.clone(),
-                    });
+                    self.transition(k.0, &k.1, "raised", step, &detail);
                     self.open.insert(
                         k,
                         OpenAlert {

@@ -13,7 +13,6 @@
 //! them in order. An instant that turns out to change nothing costs one evaluation and records
 //! nothing, so the queue may hold more instants than strictly needed, never fewer.
 
-use crate::model::AccountState;
 use crate::view::Policy;
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -26,7 +25,7 @@ pub struct ExpiryQueue {
 }
 
 /// The instant just after a window of `days` that started at `at` has closed.
-fn after_window(at: DateTime<Utc>, days: i64) -> DateTime<Utc> {
+pub fn window_closes(at: DateTime<Utc>, days: i64) -> DateTime<Utc> {
     at + Duration::days(days) + Duration::microseconds(1)
 }
 
@@ -45,7 +44,7 @@ impl ExpiryQueue {
             policy.engagement_lapse_days,
             policy.bow_tie_window_days,
         ] {
-            self.instants.insert(after_window(at, days));
+            self.instants.insert(window_closes(at, days));
         }
     }
 
@@ -58,21 +57,6 @@ impl ExpiryQueue {
     /// A due date passes.
     pub fn due(&mut self, date: NaiveDate) {
         self.instants.extend(date_passes(date));
-    }
-
-    /// Every instant the state's contents can still cause, after `after` (used after a
-    /// refold, when what entered is not known piece by piece).
-    pub fn state(&mut self, state: &AccountState, after: DateTime<Utc>, policy: &Policy) {
-        for i in &state.interactions {
-            self.interaction(i.occurred_at, policy);
-        }
-        for s in state.stakeholders.values() {
-            self.stakeholder(s.added_at, policy);
-        }
-        for p in state.promises.values() {
-            self.due(p.due_date);
-        }
-        self.drop_through(after);
     }
 
     /// Forgets every instant at or before `t` (they are past).

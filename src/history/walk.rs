@@ -19,8 +19,9 @@
 use super::expiry::ExpiryQueue;
 use super::step::{Cause, Observer, Step};
 use crate::event::{EventData, StoredEvent};
+use crate::model::footprint::Footprint;
 use crate::model::{fold_events, AccountState, Contacts, EventRef};
-use crate::view::{Frame, Policy};
+use crate::view::{Frame, Policy, Shared};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -63,7 +64,32 @@ pub struct Walker<'e> {
     order: Vec<usize>,
     /// How many of `order` have entered.
     cursor: usize,
+    /// Indices into `events` (stream order) that entered although an earlier one in stream
+    /// order has not yet: the late events waiting for their stream predecessors.
+    ahead: std::collections::BTreeSet<usize>,
+    /// The first index into `events` that has not entered.
+    low: usize,
+    entered: Vec<bool>,
+    /// Indices of events named by a retraction that has entered: they fold to nothing.
+    retracted: std::collections::HashSet<usize>,
+    /// Event id → index, built at the first retraction.
+    ids: Option<std::collections::HashMap<&'e str, usize>>,
+    /// What the last evaluated instant computed that the next may reuse (see
+    /// [`Walker::invalidate`]); not part of the position, rebuilt after a resume.
+    shared: Shared,
     pub position: Position,
+}
+
+/// How much of [`Shared`] an event or a window move invalidates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Touched {
+    Nothing,
+    /// The stage evidence (objectives, plan, revenue, functions and levels).
+    Evidence,
+    /// Coverage too (who is key, successors, names).
+    Coverage,
+    /// Links too (and so everything).
+    Links,
 }
 
 impl<'e> Walker<'e> {
@@ -82,11 +108,36 @@ impl<'e> Walker<'e> {
             Some(t) => order.partition_point(|&i| events[i].occurred_at <= t),
             None => 0,
         };
+        let mut entered = vec![false; events.len()];
+        for &i in &order[..cursor] {
+            entered[i] = true;
+        }
+        let low = entered.iter().position(|e| !e).unwrap_or(entered.len());
+        let entered_retractions: Vec<&str> = order[..cursor]
+            .iter()
+            .filter_map(|&i| match &events[i].data {
+                EventData::EventRetracted(r) => Some(r.target_event_id.as_str()),
+                _ => None,
+            })
+            .collect();
+        let retracted = events
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| entered_retractions.contains(&e.event_id.as_str()))
+            .map(|(i, _)| i)
+            .collect();
+        let ahead = (low..entered.len()).filter(|&i| entered[i]).collect();
         Walker {
             policy: policy.clone(),
             events,
             order,
             cursor,
+            ahead,
+            low,
+            entered,
+            retracted,
+            ids: None,
+            shared: Shared::default(),
             position,
         }
     }
@@ -126,17 +177,27 @@ impl<'e> Walker<'e> {
                 if self.position.instant.is_some_and(|last| t <= last) {
                     continue; // already past (a due date before its promise, say)
                 }
-                self.position.contacts.advance(t);
-                self.emit(t, Cause::Time, observers);
+                let (pair_gone, bow_tie_moved) = self.position.contacts.advance(t);
+                if pair_gone {
+                    self.invalidate(Touched::Links);
+                }
+                if pair_gone || self.time_matters(t, bow_tie_moved) {
+                    self.emit(t, Cause::Time, observers);
+                } else {
+                    self.position.instant = Some(t);
+                }
             }
             let Some(t) = next else { break };
             let coincides = self.position.queue.take(t);
-            self.position.contacts.advance(t);
+            if self.position.contacts.advance(t).0 {
+                self.invalidate(Touched::Links);
+            }
             if per_event && coincides {
                 let step = self.step(t, Cause::Time);
                 for o in observers.iter_mut().filter(|o| o.per_event()) {
                     o.before_events(&step, &self.policy);
                 }
+                self.shared = step.frame.shared();
             }
             self.enter_instant(t, per_event, observers);
             self.position.instant = Some(t);
@@ -146,9 +207,61 @@ impl<'e> Walker<'e> {
 
     fn step(&self, t: DateTime<Utc>, cause: Cause) -> Step<'_> {
         Step {
-            frame: Frame::with_contacts(&self.position.state, t, &self.position.contacts),
+            frame: Frame::with_shared(
+                &self.position.state,
+                t,
+                &self.position.contacts,
+                &self.shared,
+                &self.policy,
+            ),
             cause,
         }
+    }
+
+    /// Forgets what an event or a window move may have changed.
+    fn invalidate(&mut self, touched: Touched) {
+        if touched >= Touched::Links {
+            self.shared.links = None;
+        }
+        if touched >= Touched::Coverage {
+            self.shared.coverage = None;
+        }
+        if touched >= Touched::Evidence {
+            self.shared.evidence = None;
+        }
+    }
+
+    /// Whether a time-driven instant can change anything, when no link aged out: the bow-tie
+    /// share moved across its threshold, a key stakeholder's last contact left the lapse
+    /// window or it became known for long enough, the last interaction left the
+    /// disintegration window, or a due date passed. Otherwise the instant is skipped: it
+    /// would record nothing.
+    fn time_matters(&self, t: DateTime<Utc>, bow_tie_moved: bool) -> bool {
+        let (Some(links), Some(coverage)) = (&self.shared.links, &self.shared.coverage) else {
+            return true;
+        };
+        let policy = &self.policy;
+        let c = &self.position.contacts;
+        if bow_tie_moved {
+            let (recent, by_member) = c.bow_tie_counts();
+            if crate::view::coverage::bow_tie(links, recent, by_member, policy) != coverage.bow_tie
+            {
+                return true;
+            }
+        }
+        let lapse = policy.engagement_lapse_days;
+        let closes = |at: DateTime<Utc>, days: i64| super::expiry::window_closes(at, days) == t;
+        let state = &self.position.state;
+        state.stakeholders.iter().any(|(id, s)| {
+            s.added_at + chrono::Duration::days(lapse) == t
+                || c.last_seen(id).is_some_and(|l| closes(l, lapse))
+        }) || c
+            .last_interaction()
+            .is_some_and(|l| closes(l, policy.disintegration_days))
+            || state
+                .promises
+                .values()
+                .any(|p| super::expiry::date_passes(p.due_date) == Some(t))
     }
 
     fn emit(&mut self, t: DateTime<Utc>, cause: Cause, observers: &mut [&mut dyn Observer]) {
@@ -156,6 +269,7 @@ impl<'e> Walker<'e> {
         for o in observers.iter_mut() {
             o.observe(&step, &self.policy);
         }
+        self.shared = step.frame.shared();
         self.position.instant = Some(t);
     }
 
@@ -174,19 +288,18 @@ impl<'e> Walker<'e> {
         {
             self.cursor += 1;
         }
-        let entering: Vec<usize> = self.order[start..self.cursor].to_vec();
-        let disorder = entering.iter().any(|&i| {
-            let e = self.events[i];
-            e.version < self.position.max_version || matches!(e.data, EventData::EventRetracted(_))
-        });
+        let mut entering: Vec<usize> = self.order[start..self.cursor].to_vec();
+        entering.sort_unstable();
         let last = entering.len() - 1;
         for (k, &i) in entering.iter().enumerate() {
             let e = self.events[i];
-            if !disorder {
-                self.apply(e);
-            } else if per_event || k == last {
+            self.schedule(e);
+            if self.can_fold(i) {
+                self.fold(i);
+            } else {
                 self.refold(t, e.version);
             }
+            self.mark_entered(i);
             let p = &mut self.position;
             p.max_version = p.max_version.max(e.version);
             p.entered += 1;
@@ -205,24 +318,85 @@ impl<'e> Walker<'e> {
                     o.observe(&step, &self.policy);
                 }
             }
+            self.shared = step.frame.shared();
         }
     }
 
-    /// Folds one event in order onto the state, keeping the contacts and the queue.
-    fn apply(&mut self, e: &StoredEvent) {
-        let p = &mut self.position;
-        let before = p.state.interactions.len();
-        let _ = p.state.apply(EventRef::from(e), false);
-        match &e.data {
-            EventData::InteractionLogged(_) if p.state.interactions.len() > before => {
-                let i = p.state.interactions.last().expect("just pushed");
-                p.contacts.enter(i);
-                p.queue.interaction(i.occurred_at, &self.policy);
+    /// The index of the event a retraction names, if it is among the selected events.
+    fn index_of(&mut self, event_id: &str) -> Option<usize> {
+        let events = &self.events;
+        self.ids
+            .get_or_insert_with(|| {
+                events
+                    .iter()
+                    .enumerate()
+                    .map(|(i, e)| (e.event_id.as_str(), i))
+                    .collect()
+            })
+            .get(event_id)
+            .copied()
+    }
+
+    /// A retraction's target, when its effect can be taken out of the state in place: it
+    /// has entered, it is an interaction (nothing else reads one), and no later event that
+    /// entered uses its id again.
+    fn undoable(&mut self, r: usize, target: &str) -> Option<usize> {
+        let x = self.index_of(target)?;
+        let EventData::InteractionLogged(d) = &self.events[x].data else {
+            return None;
+        };
+        let reused = self.ahead.range(r + 1..).any(|&j| {
+            matches!(&self.events[j].data, EventData::InteractionLogged(o) if o.interaction_id == d.interaction_id)
+        });
+        (!reused).then_some(x)
+    }
+    /// Whether the event at index `i` can be folded onto the state as it is: it comes after
+    /// everything folded in stream order, or it commutes with every event folded before it
+    /// that comes after it in stream order; and it is no barrier (a retraction, say).
+    fn can_fold(&mut self, i: usize) -> bool {
+        if self.retracted.contains(&i) {
+            return true; // it folds to nothing
+        }
+        if let EventData::EventRetracted(r) = &self.events[i].data {
+            return match self.index_of(&r.target_event_id) {
+                None => true,
+                Some(x) if !self.entered[x] => true,
+                Some(_) => self.undoable(i, &r.target_event_id).is_some(),
+            };
+        }
+        if self.ahead.range(i + 1..).next().is_none() {
+            return true; // in stream order
+        }
+        let f = Footprint::of(&self.events[i].data);
+        !f.barrier
+            && self
+                .ahead
+                .range(i + 1..)
+                .all(|&j| f.commutes(&Footprint::of(&self.events[j].data)))
+    }
+
+    fn mark_entered(&mut self, i: usize) {
+        self.entered[i] = true;
+        if i == self.low {
+            while self.low < self.entered.len() && self.entered[self.low] {
+                self.ahead.remove(&self.low);
+                self.low += 1;
             }
-            EventData::StakeholderAdded(_) => p.queue.stakeholder(e.occurred_at, &self.policy),
+        } else {
+            self.ahead.insert(i);
+        }
+    }
+
+    /// Queues the time-driven instants an event can cause (whether or not it takes effect:
+    /// an extra instant costs one evaluation, a missing one a wrong answer).
+    fn schedule(&mut self, e: &StoredEvent) {
+        let q = &mut self.position.queue;
+        match &e.data {
+            EventData::InteractionLogged(_) => q.interaction(e.occurred_at, &self.policy),
+            EventData::StakeholderAdded(_) => q.stakeholder(e.occurred_at, &self.policy),
             EventData::ValuePromised(d) => {
                 if let Some(date) = crate::event::validate::parse_date(&d.due_date) {
-                    p.queue.due(date)
+                    q.due(date)
                 }
             }
             EventData::ValuePromiseRevised(d) => {
@@ -231,10 +405,86 @@ impl<'e> Walker<'e> {
                     .as_deref()
                     .and_then(crate::event::validate::parse_date)
                 {
-                    p.queue.due(date)
+                    q.due(date)
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Folds the event at index `i` onto the state. When later events in stream order were
+    /// folded already (they commute with it, see [`Walker::can_fold`]), the stream-ordered
+    /// lists and the state's version are put back as a fold in stream order leaves them.
+    fn fold(&mut self, i: usize) {
+        let e = self.events[i];
+        if self.retracted.contains(&i) {
+            return;
+        }
+        if let EventData::EventRetracted(r) = &e.data {
+            if let Some(x) = self.index_of(&r.target_event_id) {
+                if self.entered[x] {
+                    self.take_out(x);
+                }
+                self.retracted.insert(x);
+            }
+        }
+        let in_order = self.ahead.range(i + 1..).next().is_none();
+        let p = &mut self.position;
+        let (version, position) = (p.state.version, p.state.position);
+        let lens = (
+            p.state.interactions.len(),
+            p.state.assessments.len(),
+            p.state.classifications.len(),
+        );
+        let _ = p.state.apply(EventRef::from(e), false);
+        let mut touched = touches(&e.data);
+        if p.state.interactions.len() > lens.0 {
+            let i = p.state.interactions.last().expect("just pushed");
+            if p.contacts.enter(i) {
+                touched = Touched::Links;
+            }
+        }
+        self.invalidate(touched);
+        if in_order {
+            return;
+        }
+        let p = &mut self.position;
+        p.state.version = version;
+        p.state.position = position;
+        let s = &mut p.state;
+        if s.interactions.len() > lens.0 {
+            let x = s.interactions.pop().expect("just pushed");
+            let at = s.interactions.partition_point(|i| i.position < x.position);
+            s.interactions.insert(at, x);
+        }
+        if s.assessments.len() > lens.1 {
+            let x = s.assessments.pop().expect("just pushed");
+            let at = s.assessments.partition_point(|a| a.position < x.position);
+            s.assessments.insert(at, x);
+        }
+        if s.classifications.len() > lens.2 {
+            let x = s.classifications.pop().expect("just pushed");
+            let at = s
+                .classifications
+                .partition_point(|c| c.position < x.position);
+            s.classifications.insert(at, x);
+        }
+    }
+
+    /// Takes a retracted interaction out of the state (see [`Walker::undoable`]).
+    fn take_out(&mut self, x: usize) {
+        let position = self.events[x].position;
+        let p = &mut self.position;
+        if let Some(k) = p
+            .state
+            .interactions
+            .iter()
+            .position(|i| i.position == position)
+        {
+            let gone = p.state.interactions.remove(k);
+            p.state.interaction_ids.remove(&gone.id);
+            p.contacts.remove(&gone, &p.state);
+            self.invalidate(Touched::Links);
         }
     }
 
@@ -248,6 +498,7 @@ impl<'e> Walker<'e> {
             .copied()
             .filter(|e| e.occurred_at < t || (e.occurred_at == t && e.version <= version));
         let state = fold_events(&account_id, events);
+        self.invalidate(Touched::Links);
         let p = &mut self.position;
         p.contacts = Contacts::rebuild(
             &state,
@@ -255,10 +506,39 @@ impl<'e> Walker<'e> {
             self.policy.contact_window_days,
             self.policy.bow_tie_window_days,
         );
-        let mut queue = std::mem::take(&mut p.queue);
-        queue.state(&state, t, &self.policy);
-        p.queue = queue;
         p.state = state;
+    }
+}
+
+/// How much of what an instant computed an event can change (an interaction's new pairs are
+/// told by the contacts).
+fn touches(data: &EventData) -> Touched {
+    use EventData as E;
+    match data {
+        E::RelationshipLinked(_)
+        | E::RelationshipUnlinked(_)
+        | E::StakeholderAdded(_)
+        | E::StakeholderDeparted(_)
+        | E::TeamMemberAssigned(_)
+        | E::TeamMemberDeparted(_)
+        | E::AccountOpened(_)
+        | E::AccountClosed(_)
+        | E::AccountReopened(_)
+        | E::EventRetracted(_) => Touched::Links,
+        E::StakeholderUpdated(_) | E::SuccessorDesignated(_) => Touched::Coverage,
+        E::ObjectiveProposed(_)
+        | E::ObjectiveAgreed(_)
+        | E::ObjectiveClosed(_)
+        | E::PlanAgreed(_)
+        | E::RevenueRecorded(_) => Touched::Evidence,
+        E::InteractionLogged(_)
+        | E::ValuePromised(_)
+        | E::ValueDelivered(_)
+        | E::ValuePromiseRevised(_)
+        | E::ValuePromiseWithdrawn(_)
+        | E::InvestmentRecorded(_)
+        | E::StageAssessed(_)
+        | E::AccountClassified(_) => Touched::Nothing,
     }
 }
 

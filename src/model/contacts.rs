@@ -23,6 +23,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct InWindow {
     at: DateTime<Utc>,
+    position: u64,
     members: Vec<String>,
     stakeholders: Vec<String>,
 }
@@ -61,27 +62,91 @@ impl Contacts {
         bow_tie_days: i64,
     ) -> Contacts {
         let mut c = Contacts::new(contact_days, bow_tie_days);
-        let mut ordered: Vec<&Interaction> = state.interactions.iter().collect();
+        let from = t - Duration::days(contact_days.max(bow_tie_days));
+        let mut ordered: Vec<&Interaction> = state
+            .interactions
+            .iter()
+            .filter(|i| i.occurred_at >= from)
+            .collect();
         ordered.sort_by_key(|i| i.occurred_at);
         for i in ordered {
             c.enter(i);
         }
         c.advance(t);
+        c.recount_last_seen(state);
         c
     }
 
+    /// "Last seen" recomputed from every interaction of the state.
+    fn recount_last_seen(&mut self, state: &AccountState) {
+        self.last_seen.clear();
+        self.last_any = None;
+        for i in &state.interactions {
+            for s in &i.stakeholders {
+                let e = self.last_seen.entry(s.clone()).or_insert(i.occurred_at);
+                if i.occurred_at > *e {
+                    *e = i.occurred_at;
+                }
+            }
+            self.last_any = self.last_any.max(Some(i.occurred_at));
+        }
+    }
+
+    /// An interaction leaves (its event was retracted); `state` no longer holds it. Returns
+    /// whether a pair stopped meeting within the contact window.
+    pub fn remove(&mut self, i: &Interaction, state: &AccountState) -> bool {
+        let mut pair_gone = false;
+        if let Some(k) = self.contact.iter().position(|w| w.position == i.position) {
+            let w = self.contact.remove(k).expect("found");
+            for m in &w.members {
+                if let Some(row) = self.pairs.get_mut(m) {
+                    for s in &w.stakeholders {
+                        if let Some(n) = row.get_mut(s) {
+                            *n -= 1;
+                            if *n == 0 {
+                                row.remove(s);
+                                pair_gone = true;
+                            }
+                        }
+                    }
+                    if row.is_empty() {
+                        self.pairs.remove(m);
+                    }
+                }
+            }
+        }
+        if let Some(k) = self.bow_tie.iter().position(|w| w.position == i.position) {
+            let w = self.bow_tie.remove(k).expect("found");
+            for m in distinct(&w.members) {
+                if let Some(n) = self.bow_tie_members.get_mut(m) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.bow_tie_members.remove(m);
+                    }
+                }
+            }
+        }
+        self.recount_last_seen(state);
+        pair_gone
+    }
+
     /// An interaction enters at its `occurred_at`, which is not before any interaction that
-    /// entered earlier.
-    pub fn enter(&mut self, i: &Interaction) {
+    /// entered earlier. Returns whether it made a (member, stakeholder) pair meet that had not
+    /// met within the contact window (so the links may have changed).
+    pub fn enter(&mut self, i: &Interaction) -> bool {
+        let mut new_pair = false;
         let w = InWindow {
             at: i.occurred_at,
+            position: i.position,
             members: i.members.clone(),
             stakeholders: i.stakeholders.clone(),
         };
         for m in &w.members {
             let row = self.pairs.entry(m.clone()).or_default();
             for s in &w.stakeholders {
-                *row.entry(s.clone()).or_default() += 1;
+                let n = row.entry(s.clone()).or_default();
+                new_pair |= *n == 0;
+                *n += 1;
             }
         }
         for m in distinct(&w.members) {
@@ -98,10 +163,15 @@ impl Contacts {
         }
         self.bow_tie.push_back(w.clone());
         self.contact.push_back(w);
+        new_pair
     }
 
     /// Moves the windows to `t`: interactions that occurred before `t − days` leave them.
-    pub fn advance(&mut self, t: DateTime<Utc>) {
+    /// Returns whether a pair stopped meeting within the contact window (so the links may
+    /// have changed) and whether the bow-tie window changed.
+    pub fn advance(&mut self, t: DateTime<Utc>) -> (bool, bool) {
+        let mut pair_gone = false;
+        let mut bow_tie_moved = false;
         let from = t - Duration::days(self.contact_days);
         while self.contact.front().is_some_and(|w| w.at < from) {
             let w = self.contact.pop_front().expect("front exists");
@@ -112,6 +182,7 @@ impl Contacts {
                             *n -= 1;
                             if *n == 0 {
                                 row.remove(s);
+                                pair_gone = true;
                             }
                         }
                     }
@@ -124,6 +195,7 @@ impl Contacts {
         let from = t - Duration::days(self.bow_tie_days);
         while self.bow_tie.front().is_some_and(|w| w.at < from) {
             let w = self.bow_tie.pop_front().expect("front exists");
+            bow_tie_moved = true;
             for m in distinct(&w.members) {
                 if let Some(n) = self.bow_tie_members.get_mut(m) {
                     *n -= 1;
@@ -133,6 +205,7 @@ impl Contacts {
                 }
             }
         }
+        (pair_gone, bow_tie_moved)
     }
 
     /// The links (SPEC 4.1) of a state whose interactions these are: active member → active

@@ -12,6 +12,7 @@
 
 mod contacts;
 mod fold;
+pub mod footprint;
 
 pub use contacts::Contacts;
 pub use fold::{fold_events, fold_strict, EventRef, RuleError};

@@ -14,6 +14,7 @@ use crate::model::{AccountState, Contacts};
 use chrono::{DateTime, Utc};
 use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
 
 /// Active member → the active stakeholders it is linked to.
 pub type Links = BTreeMap<String, BTreeSet<String>>;
@@ -23,9 +24,19 @@ pub struct Frame<'a> {
     pub state: &'a AccountState,
     pub instant: DateTime<Utc>,
     contacts: Option<&'a Contacts>,
-    links: OnceCell<Links>,
-    coverage: OnceCell<Coverage>,
+    links: OnceCell<Rc<Links>>,
+    coverage: OnceCell<Rc<Coverage>>,
+    /// The evidence with `once_cooperative` false and `last_interaction` left to be filled.
     evidence: OnceCell<Evidence>,
+}
+
+/// Figures a walk carries from one instant to the next while the inputs they depend on stay
+/// the same (the walk knows which events and which window moves change them).
+#[derive(Debug, Clone, Default)]
+pub struct Shared {
+    pub links: Option<Rc<Links>>,
+    pub coverage: Option<Rc<Coverage>>,
+    pub evidence: Option<Evidence>,
 }
 
 impl<'a> Frame<'a> {
@@ -53,30 +64,75 @@ impl<'a> Frame<'a> {
         }
     }
 
+    /// A frame of the walk that reuses what `shared` still holds: the links, and the coverage
+    /// and evidence when the bow-tie flag has not changed either.
+    pub fn with_shared(
+        state: &'a AccountState,
+        instant: DateTime<Utc>,
+        contacts: &'a Contacts,
+        shared: &Shared,
+        policy: &Policy,
+    ) -> Frame<'a> {
+        let f = Frame::with_contacts(state, instant, contacts);
+        if let Some(links) = &shared.links {
+            let _ = f.links.set(links.clone());
+            if let Some(c) = &shared.coverage {
+                if c.bow_tie == f.bow_tie(policy) {
+                    let _ = f.coverage.set(c.clone());
+                    if let Some(e) = &shared.evidence {
+                        let _ = f.evidence.set(e.clone());
+                    }
+                }
+            }
+        }
+        f
+    }
+
+    /// What this frame computed, for the next one.
+    pub fn shared(&self) -> Shared {
+        Shared {
+            links: self.links.get().cloned(),
+            coverage: self.coverage.get().cloned(),
+            evidence: self.evidence.get().cloned(),
+        }
+    }
+
     /// The links (SPEC 4.1).
     pub fn links(&self, policy: &Policy) -> &Links {
-        self.links.get_or_init(|| match self.contacts {
-            Some(c) => c.links(self.state),
-            None => coverage::links(self.state, self.instant, policy),
+        self.links.get_or_init(|| {
+            Rc::new(match self.contacts {
+                Some(c) => c.links(self.state),
+                None => coverage::links(self.state, self.instant, policy),
+            })
         })
+    }
+
+    /// Whether the account is a bow-tie (SPEC 4.1).
+    pub fn bow_tie(&self, policy: &Policy) -> bool {
+        let links = self.links(policy);
+        match self.contacts {
+            Some(c) => {
+                let (recent, by_member) = c.bow_tie_counts();
+                coverage::bow_tie(links, recent, by_member, policy)
+            }
+            None => {
+                let (recent, by_member) =
+                    coverage::bow_tie_counts(self.state, self.instant, policy);
+                coverage::bow_tie(links, recent, &by_member, policy)
+            }
+        }
     }
 
     /// The coverage view.
     pub fn coverage(&self, policy: &Policy) -> &Coverage {
         self.coverage.get_or_init(|| {
             let links = self.links(policy);
-            let bow_tie = match self.contacts {
-                Some(c) => {
-                    let (recent, by_member) = c.bow_tie_counts();
-                    coverage::bow_tie(links, recent, by_member, policy)
-                }
-                None => {
-                    let (recent, by_member) =
-                        coverage::bow_tie_counts(self.state, self.instant, policy);
-                    coverage::bow_tie(links, recent, &by_member, policy)
-                }
-            };
-            coverage::coverage_from_links(self.state, links, bow_tie, policy)
+            Rc::new(coverage::coverage_from_links(
+                self.state,
+                links,
+                self.bow_tie(policy),
+                policy,
+            ))
         })
     }
 
@@ -112,6 +168,7 @@ impl<'a> Frame<'a> {
             .get_or_init(|| super::stage::evidence_from(self, false, policy));
         Evidence {
             once_cooperative,
+            last_interaction: self.last_interaction(),
             ..base.clone()
         }
     }

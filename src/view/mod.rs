@@ -18,7 +18,7 @@ pub mod policy;
 pub mod stage;
 pub mod value;
 
-pub use frame::Frame;
+pub use frame::{Frame, Shared};
 pub use kind::{Header, View, ViewKind};
 pub use policy::Policy;
 

@@ -57,23 +57,30 @@ pub fn evidence_from(frame: &super::Frame, once_cooperative: bool, policy: &Poli
     let state = frame.state;
     let links = frame.links(policy);
     let cov = frame.coverage(policy);
-    let mut customer_functions = BTreeSet::new();
     let mut supplier_functions = BTreeSet::new();
-    let mut executive_link = false;
+    let mut linked: BTreeSet<&str> = BTreeSet::new();
+    let mut linked_to_exec: BTreeSet<&str> = BTreeSet::new();
     let mut n_links = 0;
     for (m, ss) in links {
         let member = &state.members[m];
         supplier_functions.insert(member.function.as_str());
         let exec_member = member.team_role == "exec_sponsor" || member.function == "executive";
+        n_links += ss.len();
         for s in ss {
-            n_links += 1;
-            let st = &state.stakeholders[s];
-            customer_functions.insert(st.function.as_str());
-            if exec_member && st.level == "executive" {
-                executive_link = true;
+            linked.insert(s);
+            if exec_member {
+                linked_to_exec.insert(s);
             }
         }
     }
+    // Each linked stakeholder looked up once, however many members it is linked to.
+    let customer_functions: BTreeSet<&str> = linked
+        .iter()
+        .map(|s| state.stakeholders[*s].function.as_str())
+        .collect();
+    let executive_link = linked_to_exec
+        .iter()
+        .any(|s| state.stakeholders[*s].level == "executive");
     let objectives_agreed = state.objectives.values().filter(|o| o.agreed).count();
     let objectives_open_or_achieved = state
         .objectives

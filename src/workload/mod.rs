@@ -6,6 +6,10 @@
 //! promises, deliveries, revenue and assessments follow), every reference valid at its point
 //! in the stream. Events are interleaved across accounts and run forward in time from 2021.
 
+mod busy;
+
+pub use busy::busy_account;
+
 use serde_json::{json, Value};
 
 /// A small, fast, deterministic PRNG (xorshift64*); no statistical claims needed here.
