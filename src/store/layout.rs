@@ -130,12 +130,13 @@ pub(crate) fn be_u64(bytes: &[u8]) -> Result<u64> {
 }
 
 /// Packs stored envelopes into a page.
-pub(crate) fn encode_page(events: &[Vec<u8>]) -> Vec<u8> {
-    let size = 5 + events.iter().map(|e| 4 + e.len()).sum::<usize>();
+pub(crate) fn encode_page<E: AsRef<[u8]>>(events: &[E]) -> Vec<u8> {
+    let size = 5 + events.iter().map(|e| 4 + e.as_ref().len()).sum::<usize>();
     let mut out = Vec::with_capacity(size);
     out.push(b'P');
     out.extend_from_slice(&(events.len() as u32).to_be_bytes());
     for e in events {
+        let e = e.as_ref();
         out.extend_from_slice(&(e.len() as u32).to_be_bytes());
         out.extend_from_slice(e);
     }

@@ -18,6 +18,7 @@
 //! Other trees (`meta`, and those of later modules such as snapshots and the bus checkpoint)
 //! hold caches and progress markers, never the truth.
 
+pub mod accept;
 mod layout;
 mod lock;
 mod writer;

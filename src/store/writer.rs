@@ -11,13 +11,12 @@
 //! validation does not re-read the stream. A request that fails part-way evicts the accounts
 //! it touched; they are rebuilt from the log on next use (the log is the truth).
 
+use super::accept::{Ledger, Rules};
 use super::*;
-use crate::error::Location;
 use crate::event::{format_recorded_at, NewEvent};
-use crate::model::{fold_strict, AccountState, EventRef};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -138,7 +137,7 @@ pub(crate) fn spawn(
         flusher: Some(flusher),
         next_position: last + 1,
         log,
-        states: HashMap::new(),
+        rules: Rules::default(),
         last_recorded: DateTime::<Utc>::MIN_UTC,
         ids: None,
         poisoned,
@@ -291,19 +290,14 @@ fn poison_reason(poisoned: &Mutex<Option<String>>) -> Option<String> {
     }
 }
 
-/// The writer's view of one account: its strict state and chain head.
-struct Account {
-    state: AccountState,
-    head_hash: String,
-}
-
 struct Writer {
     /// Processed groups go to the flusher, which answers them once durable.
     flush_tx: Option<mpsc::Sender<Applied>>,
     flusher: Option<std::thread::JoinHandle<()>>,
     log: sled::Tree,
     next_position: u64,
-    states: HashMap<String, Account>,
+    /// The rules of an append, with their cache of account states.
+    rules: Rules,
     last_recorded: DateTime<Utc>,
     /// Event id → position of every stored event, loaded on the first append.
     ids: Option<IdMap>,
@@ -311,15 +305,38 @@ struct Writer {
     poisoned: Arc<Mutex<Option<String>>>,
 }
 
-fn reject(index: usize, event_id: Option<&str>, field: &str, reason: impl Into<String>) -> Error {
-    Error::Rejected {
-        at: Location {
-            line: None,
-            index,
-            event_id: event_id.map(str::to_string),
-            field: field.to_string(),
-        },
-        reason: reason.into(),
+/// What the rules read from the sled log.
+struct SledLedger<'a> {
+    log: &'a sled::Tree,
+    ids: &'a mut Option<IdMap>,
+}
+
+impl Ledger for SledLedger<'_> {
+    fn version(&mut self, account: &str) -> Result<u64> {
+        match self.log.get(head_key(account)).map_err(storage)? {
+            None => Ok(0),
+            Some(h) => Ok(decode_head(account, &h)?.version),
+        }
+    }
+
+    fn find(&mut self, event_id: &str) -> Result<Option<(u64, Value)>> {
+        if self.ids.is_none() {
+            *self.ids = Some(load_ids(self.log)?);
+        }
+        let ids = self.ids.as_ref().expect("loaded");
+        let Some(&p) = ids.get(&id_bytes(event_id)) else {
+            return Ok(None);
+        };
+        let bytes = read_at(self.log, p)?.ok_or_else(|| {
+            Error::Corrupt(format!("event id index points at missing position {p}"))
+        })?;
+        let v: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Corrupt(format!("event at position {p} cannot be read: {e}")))?;
+        Ok(Some((p, v)))
+    }
+
+    fn events(&mut self, account: &str) -> Result<Vec<crate::event::StoredEvent>> {
+        read_account(self.log, account)
     }
 }
 
@@ -344,7 +361,7 @@ impl Writer {
             for req in group {
                 let res = match poison_reason(&self.poisoned) {
                     Some(why) => {
-                        self.states.clear();
+                        self.rules.forget_all();
                         Err(Error::Storage(format!(
                             "an earlier flush failed ({why}); reopen the store"
                         )))
@@ -378,340 +395,70 @@ impl Writer {
         }
     }
 
-    fn load(&mut self, account: &str) -> Result<()> {
-        if self.states.contains_key(account) {
-            return Ok(());
-        }
-        let events = read_account(&self.log, account)?;
-        let refs: Vec<EventRef> = events.iter().map(EventRef::from).collect();
-        let state = fold_strict(account, &refs).map_err(|(i, e)| {
-            Error::Corrupt(format!(
-                "stored event at position {} of account {account} breaks a rule ({}: {})",
-                events[i].position, e.field, e.reason
-            ))
-        })?;
-        let head_hash = events
-            .last()
-            .map(|e| e.hash.clone())
-            .unwrap_or_else(|| GENESIS.to_string());
-        self.states
-            .insert(account.to_string(), Account { state, head_hash });
-        Ok(())
-    }
-
+    /// Checks a request against the rules and writes what passes as one atomic sled batch:
+    /// pages of consecutive events, each account's run of new versions, the new heads and
+    /// the event-id pages.
     fn process(&mut self, req: &Request, recorded_at: &str) -> Result<AppendOutcome> {
-        let mut touched: HashSet<String> = HashSet::new();
-        let res = self.process_inner(req, recorded_at, &mut touched);
-        if res.is_err() {
-            for a in touched {
-                self.states.remove(&a);
-            }
-        }
-        res
-    }
-
-    fn stored_duplicate(&mut self, ev: &NewEvent) -> Result<Option<(u64, Value)>> {
-        if self.ids.is_none() {
-            self.ids = Some(load_ids(&self.log)?);
-        }
-        let ids = self.ids.as_ref().expect("loaded");
-        let Some(&p) = ids.get(&id_bytes(&ev.event_id)) else {
-            return Ok(None);
+        let mut ledger = SledLedger {
+            log: &self.log,
+            ids: &mut self.ids,
         };
-        let bytes = read_at(&self.log, p)?.ok_or_else(|| {
-            Error::Corrupt(format!("event id index points at missing position {p}"))
-        })?;
-        let v: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::Corrupt(format!("event at position {p} cannot be read: {e}")))?;
-        Ok(Some((p, v)))
-    }
-
-    fn process_inner(
-        &mut self,
-        req: &Request,
-        recorded_at: &str,
-        touched: &mut HashSet<String>,
-    ) -> Result<AppendOutcome> {
-        let events = &req.events;
-        if events.len() > MAX_BATCH_EVENTS {
-            return Err(reject(
-                MAX_BATCH_EVENTS,
-                None,
-                "",
-                format!(
-                    "a batch holds at most {MAX_BATCH_EVENTS} events; this one has {}",
-                    events.len()
-                ),
-            ));
-        }
-        if let Some(expected) = req.expected {
-            let Some(first) = events.first() else {
-                return Ok(AppendOutcome::default());
-            };
-            if let Some(other) = events.iter().find(|e| e.account_id != first.account_id) {
-                return Err(Error::Usage(format!(
-                    "an expected version applies to one account, but the batch holds {} and {}",
-                    first.account_id, other.account_id
-                )));
-            }
-            let actual = match self.log.get(head_key(&first.account_id)).map_err(storage)? {
-                None => 0,
-                Some(h) => decode_head(&first.account_id, &h)?.version,
-            };
-            if actual != expected {
-                // A retried request whose events are all stored already is a no-op success.
-                let mut all_dup = true;
-                for ev in events {
-                    match self.stored_duplicate(ev)? {
-                        Some((_, stored)) if same_content(&stored, &ev.body) => {}
-                        _ => all_dup = false,
-                    }
-                }
-                if !all_dup {
-                    return Err(Error::VersionConflict {
-                        account: first.account_id.clone(),
-                        expected,
-                        actual,
-                    });
-                }
-            }
-        }
-
+        let accepted = self.rules.accept(
+            &mut ledger,
+            &req.events,
+            req.expected,
+            self.next_position,
+            recorded_at,
+        )?;
+        let Some(last) = accepted.sealed.last() else {
+            return Ok(accepted.outcome);
+        };
+        let through = last.position;
         let mut batch = sled::Batch::default();
-        let mut out = Vec::with_capacity(events.len());
-        let mut position = self.next_position;
-        // event id → index in this request, for repeats inside the request
-        let mut in_batch: IdMap<usize> = IdMap::default();
-        // account → indices of its new events in this request, for retraction re-folds
-        let mut pending: HashMap<&str, Vec<usize>> = HashMap::new();
-        let mut assigned: Vec<Option<(u64, u64)>> = vec![None; events.len()];
-        // The page being filled (consecutive positions from page_first), each account's run
-        // of new versions, and each account's new head.
-        let mut page: Vec<Vec<u8>> = Vec::new();
+        let mut page: Vec<&[u8]> = Vec::new();
         let mut page_bytes = 0usize;
-        let mut page_first = position;
-        let mut runs: HashMap<&str, (u64, Vec<u8>)> = HashMap::new();
-        let mut heads: HashMap<&str, (u64, u64, String)> = HashMap::new();
+        let mut page_first = self.next_position;
         let mut page_ids: Vec<u8> = Vec::new();
-        let mut new_ids: Vec<(u128, u64)> = Vec::new();
-
-        for (i, ev) in events.iter().enumerate() {
-            let id = ev.event_id.as_str();
-            let id128 = id_bytes(id);
-            if let Some(&j) = in_batch.get(&id128) {
-                if events[j].body == ev.body {
-                    let mut dup = out
-                        .iter()
-                        .find(|o: &&AppendedEvent| o.event_id == id)
-                        .cloned()
-                        .expect("earlier event recorded");
-                    dup.duplicate = true;
-                    out.push(dup);
-                    continue;
-                }
-                return Err(reject(
-                    i,
-                    Some(id),
-                    "event_id",
-                    format!("the same event_id appears earlier in this batch (event #{}) with different content", j + 1),
-                ));
-            }
-            if let Some((p, stored)) = self.stored_duplicate(ev)? {
-                if same_content(&stored, &ev.body) {
-                    out.push(AppendedEvent {
-                        event_id: ev.event_id.clone(),
-                        account_id: ev.account_id.clone(),
-                        version: stored["version"].as_u64().unwrap_or(0),
-                        position: p,
-                        hash: stored["hash"].as_str().unwrap_or("").to_string(),
-                        duplicate: true,
-                    });
-                    in_batch.insert(id128, i);
-                    continue;
-                }
-                return Err(reject(
-                    i,
-                    Some(id),
-                    "event_id",
-                    format!("conflict: event_id is already stored at position {p} with different content"),
-                ));
-            }
-
-            let account = ev.account_id.as_str();
-            if !touched.contains(account) {
-                touched.insert(account.to_string());
-            }
-            self.load(account)?;
-            let version = self.states[account].state.version + 1;
-            let ev_ref = EventRef {
-                event_id: id,
-                occurred_at: ev.occurred_at,
-                version,
-                position,
-                data: &ev.data,
-            };
-            if matches!(ev.data, crate::event::EventData::EventRetracted(_)) {
-                self.check_retraction(account, events, &pending, &assigned, ev_ref, i)?;
-            } else {
-                let acc = self.states.get_mut(account).expect("loaded");
-                acc.state
-                    .apply(ev_ref, true)
-                    .map_err(|e| reject(i, Some(id), &e.field, e.reason))?;
-            }
-
-            let acc = self.states.get_mut(account).expect("loaded");
-            let (recorded, prev) = (recorded_at, acc.head_hash.clone());
-            let sealed = match &ev.restore {
-                None => ev.seal(version, position, recorded, &prev),
-                Some(r) => {
-                    for (field, got, want) in [
-                        ("position", r.position, position),
-                        ("version", r.version, version),
-                    ] {
-                        if got != want {
-                            return Err(reject(i, Some(id), field, format!(
-                                "the exported event has {field} {got}, but this store would give it {want}; import an export into a fresh store, or remove the store fields (version, position, recorded_at, prev_hash, hash) to append it as new"
-                            )));
-                        }
-                    }
-                    if r.prev_hash != prev {
-                        return Err(reject(
-                            i,
-                            Some(id),
-                            "prev_hash",
-                            "does not match the hash of the account's previous event in this store",
-                        ));
-                    }
-                    let sealed = ev.seal(version, position, &r.recorded_at, &prev);
-                    if sealed.hash != r.hash {
-                        return Err(reject(i, Some(id), "hash", format!(
-                            "does not match the event's content (computed {}); the exported event was altered", sealed.hash
-                        )));
-                    }
-                    sealed
-                }
-            };
-            acc.head_hash = sealed.hash.clone();
-            page_bytes += sealed.json.len();
-            page.push(sealed.json);
+        let mut new_ids: Vec<(u128, u64)> = Vec::with_capacity(accepted.sealed.len());
+        let mut runs: HashMap<&str, (u64, Vec<u8>)> = HashMap::new();
+        let mut heads: HashMap<&str, (u64, u64, &str)> = HashMap::new();
+        for s in &accepted.sealed {
+            let id128 = id_bytes(&req.events[s.index].event_id);
+            page_bytes += s.event.json.len();
+            page.push(&s.event.json);
             page_ids.extend_from_slice(&id128.to_be_bytes());
-            new_ids.push((id128, position));
+            new_ids.push((id128, s.position));
             if page.len() == PAGE_EVENTS || page_bytes >= PAGE_BYTES {
                 batch.insert(&event_key(page_first), encode_page(&page));
                 batch.insert(&ids_key(page_first), std::mem::take(&mut page_ids));
                 page.clear();
                 page_bytes = 0;
-                page_first = position + 1;
+                page_first = s.position + 1;
             }
-            let run = runs.entry(account).or_insert_with(|| (version, Vec::new()));
-            run.1.extend_from_slice(&position.to_be_bytes());
-            heads.insert(account, (version, position, sealed.hash.clone()));
-            out.push(AppendedEvent {
-                event_id: ev.event_id.clone(),
-                account_id: ev.account_id.clone(),
-                version,
-                position,
-                hash: sealed.hash,
-                duplicate: false,
-            });
-            assigned[i] = Some((version, position));
-            in_batch.insert(id128, i);
-            pending.entry(account).or_default().push(i);
-            position += 1;
+            let run = runs
+                .entry(s.account.as_str())
+                .or_insert_with(|| (s.version, Vec::new()));
+            run.1.extend_from_slice(&s.position.to_be_bytes());
+            heads.insert(s.account.as_str(), (s.version, s.position, &s.event.hash));
         }
-        if position > self.next_position {
-            if !page.is_empty() {
-                batch.insert(&event_key(page_first), encode_page(&page));
-                batch.insert(&ids_key(page_first), page_ids);
-            }
-            for (account, (first_version, positions)) in runs {
-                batch.insert(stream_key(account, first_version), positions);
-            }
-            for (account, (version, position, hash)) in heads {
-                batch.insert(head_key(account), encode_head(version, position, &hash));
-            }
-            self.log.apply_batch(batch).map_err(storage)?;
-            self.next_position = position;
-            if let Some(ids) = self.ids.as_mut() {
-                ids.extend(new_ids);
-            }
+        if !page.is_empty() {
+            batch.insert(&event_key(page_first), encode_page(&page));
+            batch.insert(&ids_key(page_first), page_ids);
         }
-        Ok(AppendOutcome { events: out })
+        for (account, (first_version, positions)) in runs {
+            batch.insert(stream_key(account, first_version), positions);
+        }
+        for (account, (version, position, hash)) in heads {
+            batch.insert(head_key(account), encode_head(version, position, hash));
+        }
+        if let Err(e) = self.log.apply_batch(batch) {
+            self.rules.forget_all();
+            return Err(storage(e));
+        }
+        self.next_position = through + 1;
+        if let Some(ids) = self.ids.as_mut() {
+            ids.extend(new_ids);
+        }
+        Ok(accepted.outcome)
     }
-
-    /// A retraction is valid only if every later event of the account stays valid without its
-    /// target: re-fold the whole stream (stored + this request's) strictly with it applied.
-    fn check_retraction(
-        &mut self,
-        account: &str,
-        events: &[NewEvent],
-        pending: &HashMap<&str, Vec<usize>>,
-        assigned: &[Option<(u64, u64)>],
-        new: EventRef,
-        index: usize,
-    ) -> Result<()> {
-        // First the checks that need no re-fold (target exists, is not a retraction, ...).
-        {
-            let mut probe = self.states[account].state.clone();
-            probe
-                .apply(new, true)
-                .map_err(|e| reject(index, Some(new.event_id), &e.field, e.reason))?;
-        }
-        let stored = read_account(&self.log, account)?;
-        let mut refs: Vec<EventRef> = stored.iter().map(EventRef::from).collect();
-        for &j in pending.get(account).map(Vec::as_slice).unwrap_or(&[]) {
-            let (version, position) = assigned[j].expect("assigned");
-            refs.push(EventRef {
-                event_id: &events[j].event_id,
-                occurred_at: events[j].occurred_at,
-                version,
-                position,
-                data: &events[j].data,
-            });
-        }
-        refs.push(new);
-        match fold_strict(account, &refs) {
-            Ok(state) => {
-                self.states.get_mut(account).expect("loaded").state = state;
-                Ok(())
-            }
-            Err((k, e)) if k == refs.len() - 1 => {
-                Err(reject(index, Some(new.event_id), &e.field, e.reason))
-            }
-            Err((k, e)) => Err(reject(
-                index,
-                Some(new.event_id),
-                "data.target_event_id",
-                format!(
-                    "retracting it would leave a later event invalid: version {} ({}, event {}): {}: {}",
-                    refs[k].version,
-                    refs[k].data.type_name(),
-                    refs[k].event_id,
-                    e.field,
-                    e.reason
-                ),
-            )),
-        }
-    }
-}
-
-/// Whether a stored envelope holds the same submitted content as a new event's body.
-fn same_content(stored: &Value, body: &serde_json::Map<String, Value>) -> bool {
-    let Value::Object(stored) = stored else {
-        return false;
-    };
-    let mut n = 0;
-    for (k, v) in stored {
-        if matches!(
-            k.as_str(),
-            "version" | "position" | "recorded_at" | "prev_hash" | "hash"
-        ) {
-            continue;
-        }
-        n += 1;
-        if body.get(k) != Some(v) {
-            return false;
-        }
-    }
-    n == body.len()
 }
