@@ -20,10 +20,11 @@ use super::expiry::ExpiryQueue;
 use super::step::{Cause, Observer, Step};
 use crate::event::{EventData, StoredEvent};
 use crate::model::footprint::Footprint;
-use crate::model::{fold_events, AccountState, Contacts, EventRef};
+use crate::model::{fold_events, is_linked, AccountState, Contacts, EventRef};
 use crate::view::{Frame, Policy, Shared};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::rc::Rc;
 
 /// Where a walk stands: everything needed to continue it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -177,11 +178,9 @@ impl<'e> Walker<'e> {
                 if self.position.instant.is_some_and(|last| t <= last) {
                     continue; // already past (a due date before its promise, say)
                 }
-                let (pair_gone, bow_tie_moved) = self.position.contacts.advance(t);
-                if pair_gone {
-                    self.invalidate(Touched::Links);
-                }
-                if pair_gone || self.time_matters(t, bow_tie_moved) {
+                let (gone, bow_tie_moved) = self.position.contacts.advance(t);
+                let changed = self.patch_links(&gone);
+                if changed || self.time_matters(t, bow_tie_moved) {
                     self.emit(t, Cause::Time, observers);
                 } else {
                     self.position.instant = Some(t);
@@ -189,9 +188,8 @@ impl<'e> Walker<'e> {
             }
             let Some(t) = next else { break };
             let coincides = self.position.queue.take(t);
-            if self.position.contacts.advance(t).0 {
-                self.invalidate(Touched::Links);
-            }
+            let (gone, _) = self.position.contacts.advance(t);
+            self.patch_links(&gone);
             if per_event && coincides {
                 let step = self.step(t, Cause::Time);
                 for o in observers.iter_mut().filter(|o| o.per_event()) {
@@ -215,6 +213,71 @@ impl<'e> Walker<'e> {
                 &self.policy,
             ),
             cause,
+        }
+    }
+
+    /// Brings the carried links up to date for these pairs (a link made or dropped, an
+    /// interaction's new pairs, pairs that aged out, a person who left); returns whether any
+    /// link changed, in which case what depends on the links is forgotten.
+    fn patch_links(&mut self, pairs: &[(String, String)]) -> bool {
+        let Some(links) = self.shared.links.as_mut() else {
+            return !pairs.is_empty();
+        };
+        let (state, contacts) = (&self.position.state, &self.position.contacts);
+        let mut changed = false;
+        for (m, s) in pairs {
+            let now = is_linked(state, contacts, m, s);
+            let had = links.get(m).is_some_and(|x| x.contains(s));
+            if now == had {
+                continue;
+            }
+            changed = true;
+            let links = Rc::make_mut(links);
+            if now {
+                links.entry(m.clone()).or_default().insert(s.clone());
+            } else if let Some(row) = links.get_mut(m) {
+                row.remove(s);
+                if row.is_empty() {
+                    links.remove(m);
+                }
+            }
+        }
+        if changed {
+            self.invalidate(Touched::Coverage);
+        }
+        changed
+    }
+
+    /// The pairs an event may link or unlink (besides an interaction's, told by the contacts).
+    fn pairs_of(&self, data: &EventData) -> Vec<(String, String)> {
+        let linked = |m: &str| -> Vec<(String, String)> {
+            self.shared
+                .links
+                .as_ref()
+                .and_then(|l| l.get(m))
+                .map(|ss| ss.iter().map(|s| (m.to_string(), s.clone())).collect())
+                .unwrap_or_default()
+        };
+        match data {
+            EventData::RelationshipLinked(d) => {
+                vec![(d.member_id.clone(), d.stakeholder_id.clone())]
+            }
+            EventData::RelationshipUnlinked(d) => {
+                vec![(d.member_id.clone(), d.stakeholder_id.clone())]
+            }
+            EventData::TeamMemberDeparted(d) => linked(&d.member_id),
+            EventData::StakeholderDeparted(d) => self
+                .shared
+                .links
+                .as_ref()
+                .map(|l| {
+                    l.iter()
+                        .filter(|(_, ss)| ss.contains(&d.stakeholder_id))
+                        .map(|(m, _)| (m.clone(), d.stakeholder_id.clone()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            _ => Vec::new(),
         }
     }
 
@@ -437,14 +500,14 @@ impl<'e> Walker<'e> {
             p.state.classifications.len(),
         );
         let _ = p.state.apply(EventRef::from(e), false);
-        let mut touched = touches(&e.data);
+        let mut pairs = Vec::new();
         if p.state.interactions.len() > lens.0 {
             let i = p.state.interactions.last().expect("just pushed");
-            if p.contacts.enter(i) {
-                touched = Touched::Links;
-            }
+            pairs = p.contacts.enter(i);
         }
-        self.invalidate(touched);
+        pairs.extend(self.pairs_of(&e.data));
+        self.patch_links(&pairs);
+        self.invalidate(touches(&e.data));
         if in_order {
             return;
         }
@@ -483,8 +546,8 @@ impl<'e> Walker<'e> {
         {
             let gone = p.state.interactions.remove(k);
             p.state.interaction_ids.remove(&gone.id);
-            p.contacts.remove(&gone, &p.state);
-            self.invalidate(Touched::Links);
+            let pairs = p.contacts.remove(&gone, &p.state);
+            self.patch_links(&pairs);
         }
     }
 
@@ -515,17 +578,20 @@ impl<'e> Walker<'e> {
 fn touches(data: &EventData) -> Touched {
     use EventData as E;
     match data {
+        // Links are patched pair by pair (see `Walker::patch_links`).
         E::RelationshipLinked(_)
         | E::RelationshipUnlinked(_)
-        | E::StakeholderAdded(_)
-        | E::StakeholderDeparted(_)
-        | E::TeamMemberAssigned(_)
-        | E::TeamMemberDeparted(_)
         | E::AccountOpened(_)
         | E::AccountClosed(_)
         | E::AccountReopened(_)
-        | E::EventRetracted(_) => Touched::Links,
-        E::StakeholderUpdated(_) | E::SuccessorDesignated(_) => Touched::Coverage,
+        | E::EventRetracted(_) => Touched::Nothing,
+        // Who is active, who is key, names and successors: the coverage lists.
+        E::StakeholderAdded(_)
+        | E::StakeholderDeparted(_)
+        | E::TeamMemberAssigned(_)
+        | E::TeamMemberDeparted(_)
+        | E::StakeholderUpdated(_)
+        | E::SuccessorDesignated(_) => Touched::Coverage,
         E::ObjectiveProposed(_)
         | E::ObjectiveAgreed(_)
         | E::ObjectiveClosed(_)

@@ -19,6 +19,18 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
+/// (member, stakeholder) pairs.
+pub type Pairs = Vec<(String, String)>;
+
+/// Whether a (member, stakeholder) pair is linked (SPEC 4.1) in a state whose contact-window
+/// pairs these are: both active, and a standing relationship or a shared interaction.
+pub fn is_linked(state: &AccountState, contacts: &Contacts, m: &str, s: &str) -> bool {
+    state.is_member_active(m)
+        && state.is_stakeholder_active(s)
+        && (state.links.get(m).is_some_and(|l| l.contains_key(s))
+            || contacts.pairs.get(m).is_some_and(|l| l.contains_key(s)))
+}
+
 /// An interaction inside a window: when it occurred and who took part (as folded).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct InWindow {
@@ -94,8 +106,8 @@ impl Contacts {
 
     /// An interaction leaves (its event was retracted); `state` no longer holds it. Returns
     /// whether a pair stopped meeting within the contact window.
-    pub fn remove(&mut self, i: &Interaction, state: &AccountState) -> bool {
-        let mut pair_gone = false;
+    pub fn remove(&mut self, i: &Interaction, state: &AccountState) -> Pairs {
+        let mut gone = Pairs::new();
         if let Some(k) = self.contact.iter().position(|w| w.position == i.position) {
             let w = self.contact.remove(k).expect("found");
             for m in &w.members {
@@ -105,7 +117,7 @@ impl Contacts {
                             *n -= 1;
                             if *n == 0 {
                                 row.remove(s);
-                                pair_gone = true;
+                                gone.push((m.clone(), s.clone()));
                             }
                         }
                     }
@@ -127,14 +139,14 @@ impl Contacts {
             }
         }
         self.recount_last_seen(state);
-        pair_gone
+        gone
     }
 
     /// An interaction enters at its `occurred_at`, which is not before any interaction that
-    /// entered earlier. Returns whether it made a (member, stakeholder) pair meet that had not
-    /// met within the contact window (so the links may have changed).
-    pub fn enter(&mut self, i: &Interaction) -> bool {
-        let mut new_pair = false;
+    /// entered earlier. Returns the (member, stakeholder) pairs it made meet that had not met
+    /// within the contact window (so their links may be new).
+    pub fn enter(&mut self, i: &Interaction) -> Pairs {
+        let mut new_pairs = Pairs::new();
         let w = InWindow {
             at: i.occurred_at,
             position: i.position,
@@ -145,7 +157,9 @@ impl Contacts {
             let row = self.pairs.entry(m.clone()).or_default();
             for s in &w.stakeholders {
                 let n = row.entry(s.clone()).or_default();
-                new_pair |= *n == 0;
+                if *n == 0 {
+                    new_pairs.push((m.clone(), s.clone()));
+                }
                 *n += 1;
             }
         }
@@ -163,14 +177,14 @@ impl Contacts {
         }
         self.bow_tie.push_back(w.clone());
         self.contact.push_back(w);
-        new_pair
+        new_pairs
     }
 
     /// Moves the windows to `t`: interactions that occurred before `t − days` leave them.
-    /// Returns whether a pair stopped meeting within the contact window (so the links may
-    /// have changed) and whether the bow-tie window changed.
-    pub fn advance(&mut self, t: DateTime<Utc>) -> (bool, bool) {
-        let mut pair_gone = false;
+    /// Returns the pairs that stopped meeting within the contact window (so their links may
+    /// be gone) and whether the bow-tie window changed.
+    pub fn advance(&mut self, t: DateTime<Utc>) -> (Pairs, bool) {
+        let mut gone = Pairs::new();
         let mut bow_tie_moved = false;
         let from = t - Duration::days(self.contact_days);
         while self.contact.front().is_some_and(|w| w.at < from) {
@@ -182,7 +196,7 @@ impl Contacts {
                             *n -= 1;
                             if *n == 0 {
                                 row.remove(s);
-                                pair_gone = true;
+                                gone.push((m.clone(), s.clone()));
                             }
                         }
                     }
@@ -205,7 +219,7 @@ impl Contacts {
                 }
             }
         }
-        (pair_gone, bow_tie_moved)
+        (gone, bow_tie_moved)
     }
 
     /// The links (SPEC 4.1) of a state whose interactions these are: active member → active

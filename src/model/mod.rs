@@ -14,7 +14,7 @@ mod contacts;
 mod fold;
 pub mod footprint;
 
-pub use contacts::Contacts;
+pub use contacts::{is_linked, Contacts, Pairs};
 pub use fold::{fold_events, fold_strict, EventRef, RuleError};
 
 use chrono::{DateTime, NaiveDate, Utc};

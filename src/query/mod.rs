@@ -22,7 +22,18 @@ use cache::{Cache, Meta};
 use chrono::{DateTime, Utc};
 
 /// Events between two regular checkpoints of an account.
-pub const CHECKPOINT_EVERY: usize = 1024;
+pub const CHECKPOINT_EVERY: usize = 512;
+
+/// At most this many events are held in memory while checkpoints are built from the log.
+pub const BUILD_CHUNK_EVENTS: u64 = 150_000;
+
+/// The account of a stored envelope, read from its first field without decoding it (stored
+/// envelopes are canonical JSON: keys sorted, `account_id` first).
+fn account_of(bytes: &[u8]) -> Option<&str> {
+    let rest = bytes.strip_prefix(br#"{"account_id":""#)?;
+    let end = rest.iter().position(|b| *b == b'"')?;
+    std::str::from_utf8(&rest[..end]).ok()
+}
 
 /// Questions about the accounts of one store, under one policy.
 pub struct Query<'a> {
@@ -263,22 +274,95 @@ impl<'a> Query<'a> {
         Ok(())
     }
 
-    /// Brings every account's checkpoints up to date, accounts in parallel.
+    /// Brings every account's checkpoints up to date, accounts in parallel: those that have
+    /// none (a first import) are built from one sequential read of the log, the others
+    /// extended or rebuilt one by one.
     pub fn refresh_all(&self) -> Result<usize> {
-        let ids = self.account_ids()?;
-        self.each_in_parallel(&ids, |a| self.refresh(a))?;
+        let heads = self.store.heads()?;
+        let mut fresh = Vec::new();
+        let mut stale = Vec::new();
+        for h in heads {
+            match self.cache.meta(&h.account_id)? {
+                Some(m) if &m.policy == self.policy => {
+                    if m.version != h.version {
+                        stale.push(h.account_id);
+                    }
+                }
+                _ => fresh.push(h),
+            }
+        }
+        let n = fresh.len() + stale.len();
+        self.build_from_log(fresh)?;
+        self.each_in_parallel(&stale, |a| self.refresh(a))?;
         self.store.flush()?;
-        Ok(ids.len())
+        Ok(n)
     }
 
     /// Recomputes every account's checkpoints from the log, accounts in parallel; returns how
     /// many accounts.
     pub fn rebuild_all(&self) -> Result<usize> {
         self.cache.clear()?;
-        let ids = self.account_ids()?;
-        self.each_in_parallel(&ids, |a| self.rebuild(a))?;
+        let heads = self.store.heads()?;
+        let n = heads.len();
+        self.build_from_log(heads)?;
         self.store.flush()?;
-        Ok(ids.len())
+        Ok(n)
+    }
+
+    /// Builds the checkpoints of these accounts from scratch, reading the log sequentially:
+    /// accounts are taken in groups of at most [`BUILD_CHUNK_EVENTS`] events (so that memory
+    /// stays bounded), each group's events gathered by one pass over the log and walked on
+    /// every core.
+    fn build_from_log(&self, heads: Vec<Head>) -> Result<()> {
+        let mut chunks: Vec<Vec<Head>> = Vec::new();
+        let mut size = 0u64;
+        for h in heads {
+            if chunks.is_empty() || size + h.version > BUILD_CHUNK_EVENTS {
+                chunks.push(Vec::new());
+                size = 0;
+            }
+            size += h.version;
+            chunks.last_mut().expect("pushed").push(h);
+        }
+        for chunk in chunks {
+            let mut wanted: std::collections::HashMap<String, Vec<StoredEvent>> = chunk
+                .iter()
+                .map(|h| (h.account_id.clone(), Vec::with_capacity(h.version as usize)))
+                .collect();
+            let last = chunk.iter().map(|h| h.position).max().unwrap_or(0);
+            self.store.scan_between(1, last, |p, bytes| {
+                let account = account_of(bytes);
+                let slot = match account {
+                    Some(a) => wanted.get_mut(a),
+                    None => None,
+                };
+                if slot.is_some() || account.is_none() {
+                    let e = StoredEvent::decode(bytes).map_err(|e| {
+                        Error::Corrupt(format!("event at position {p} cannot be read: {e}"))
+                    })?;
+                    if let Some(v) = wanted.get_mut(&e.account_id) {
+                        v.push(e);
+                    }
+                }
+                Ok(())
+            })?;
+            let ids: Vec<String> = chunk.iter().map(|h| h.account_id.clone()).collect();
+            let wanted = std::sync::Mutex::new(wanted);
+            self.each_in_parallel(&ids, |a| {
+                let events = wanted
+                    .lock()
+                    .expect("not poisoned")
+                    .remove(a)
+                    .unwrap_or_default();
+                self.cache.invalidate(a, None)?;
+                self.walk_and_save(
+                    a,
+                    Checkpoint::start(a, self.policy),
+                    events.iter().collect(),
+                )
+            })?;
+        }
+        Ok(())
     }
 
     /// Runs `f` for every account on as many threads as the machine has cores; the first

@@ -192,16 +192,27 @@ impl Store {
 
     /// Calls `f` with each stored envelope from `position` on, in position order, without
     /// copying it out of its page. Stops at the first error `f` returns.
-    pub fn scan_from<F>(&self, position: u64, mut f: F) -> Result<()>
+    pub fn scan_from<F>(&self, position: u64, f: F) -> Result<()>
     where
         F: FnMut(u64, &[u8]) -> Result<()>,
     {
-        for r in pages_from(&self.inner.log, position) {
+        self.scan_between(position, u64::MAX, f)
+    }
+
+    /// [`Store::scan_from`] for the positions `from..=to` only.
+    pub fn scan_between<F>(&self, from: u64, to: u64, mut f: F) -> Result<()>
+    where
+        F: FnMut(u64, &[u8]) -> Result<()>,
+    {
+        for r in pages_from(&self.inner.log, from) {
             let (first, bytes) = r?;
+            if first > to {
+                break;
+            }
             let page = Page::new(first, bytes)?;
             for i in 0..page.len() as u64 {
                 let p = first + i;
-                if p >= position {
+                if p >= from && p <= to {
                     f(p, page.get(p).expect("within the page"))?;
                 }
             }
