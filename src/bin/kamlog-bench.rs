@@ -543,12 +543,24 @@ fn history(data: &Path, events: usize, runs: usize) {
         std::hint::black_box(q.log(account, &now, &Filter::default()).unwrap());
     });
     row("log (the whole audit timeline)", log);
-    // One interaction logged late: it occurred in the middle of the history.
+    // One interaction logged late: it occurred in the middle of the history, between two
+    // people still on the account (the rules check them at the end of the stream).
     let mid = first + span / 2;
+    let end = q.walked(account, &now).unwrap().state;
+    let member = end
+        .members
+        .iter()
+        .find(|(_, m)| m.active)
+        .map(|(id, _)| id.clone());
+    let stakeholder = end
+        .stakeholders
+        .iter()
+        .find(|(_, s)| s.active)
+        .map(|(id, _)| id.clone());
     let late_line = serde_json::json!({"event_id": "00000000-0000-4000-8000-00000000beef",
         "account_id": account, "type": "interaction_logged", "occurred_at": mid.to_rfc3339(),
         "data": {"interaction_id": "i-late", "channel": "call",
-                 "supplier_participants": ["m-1"], "customer_participants": ["s-1"]}});
+                 "supplier_participants": [member], "customer_participants": [stakeholder]}});
     let batch: Vec<_> = JsonlReader::new(late_line.to_string().as_bytes())
         .map(|(_, r)| r.unwrap())
         .collect();

@@ -9,8 +9,8 @@
 //! - a stakeholder has been known for the engagement-lapse period: `added + N days` exactly;
 //! - a promise's due date passes: the midnight (UTC) that ends it.
 //!
-//! The walk pushes these as events enter (and for the whole state after a refold) and pops
-//! them in order. An instant that turns out to change nothing costs one evaluation and records
+//! The walk pushes these as events enter (whether or not they take effect) and pops them in
+//! order. An instant that turns out to change nothing costs one evaluation and records
 //! nothing, so the queue may hold more instants than strictly needed, never fewer.
 
 use crate::view::Policy;
@@ -57,11 +57,6 @@ impl ExpiryQueue {
     /// A due date passes.
     pub fn due(&mut self, date: NaiveDate) {
         self.instants.extend(date_passes(date));
-    }
-
-    /// Forgets every instant at or before `t` (they are past).
-    pub fn drop_through(&mut self, t: DateTime<Utc>) {
-        self.instants = self.instants.split_off(&(t + Duration::microseconds(1)));
     }
 
     /// The next pending instant, if it is before `before` and at or before `until`; removed.

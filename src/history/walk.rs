@@ -164,11 +164,6 @@ impl<'e> Walker<'e> {
             .map(|&i| self.events[i].occurred_at)
     }
 
-    /// The state at the walk's current instant.
-    pub fn state(&self) -> &AccountState {
-        &self.position.state
-    }
-
     /// Walks on to `until` (inclusive), calling the observers at every instant.
     pub fn run_until(&mut self, until: DateTime<Utc>, observers: &mut [&mut dyn Observer]) {
         let per_event = observers.iter().any(|o| o.per_event());

@@ -352,6 +352,11 @@ impl AccountState {
                     for (i, s) in d.customer_participants.iter().enumerate() {
                         self.need_stakeholder(&format!("data.customer_participants[{i}]"), s)?;
                     }
+                    // The rules need only the id; who met whom is for the views, and an
+                    // account's interactions are most of its events: the store's cached
+                    // states stay small without them.
+                    self.interaction_ids.insert(d.interaction_id.clone());
+                    return Ok(());
                 }
                 let members = d
                     .supplier_participants

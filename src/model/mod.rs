@@ -128,6 +128,7 @@ pub struct AccountState {
     pub links: BTreeMap<String, BTreeMap<String, i64>>,
     /// Number of `revenue_recorded` events folded.
     pub revenue_events: u64,
+    /// The interactions folded (lenient mode only: the strict fold keeps just their ids).
     pub interactions: Vec<Interaction>,
     pub objectives: BTreeMap<String, Objective>,
     pub plans: BTreeSet<String>,
