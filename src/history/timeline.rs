@@ -43,12 +43,30 @@ struct Digest {
     bow_tie: bool,
     inferred: &'static str,
     declared: Option<String>,
-    promises: BTreeMap<String, &'static str>,
+    /// Shared with the previous digest while no promise's status changed.
+    promises: std::rc::Rc<BTreeMap<String, &'static str>>,
     quadrant: Option<&'static str>,
 }
 
-fn digest(frame: &Frame, once_cooperative: bool, policy: &Policy) -> Digest {
+fn digest(frame: &Frame, once_cooperative: bool, policy: &Policy, prev: Option<&Digest>) -> Digest {
     let (state, t) = (frame.state, frame.instant);
+    let unchanged = prev.filter(|p| {
+        p.promises.len() == state.promises.len()
+            && p.promises
+                .iter()
+                .zip(&state.promises)
+                .all(|((a, sa), (b, pb))| a == b && *sa == status(pb, t))
+    });
+    let promises = match unchanged {
+        Some(p) => p.promises.clone(),
+        None => std::rc::Rc::new(
+            state
+                .promises
+                .iter()
+                .map(|(id, p)| (id.clone(), status(p, t)))
+                .collect(),
+        ),
+    };
     let c = frame.coverage(policy);
     let ev = frame.evidence(once_cooperative, policy);
     Digest {
@@ -67,11 +85,7 @@ fn digest(frame: &Frame, once_cooperative: bool, policy: &Policy) -> Digest {
         bow_tie: c.bow_tie,
         inferred: infer(&ev, t, policy),
         declared: state.assessments.last().map(|a| a.stage.clone()),
-        promises: state
-            .promises
-            .iter()
-            .map(|(id, p)| (id.clone(), status(p, t)))
-            .collect(),
+        promises,
         quadrant: state
             .classifications
             .last()
@@ -81,6 +95,9 @@ fn digest(frame: &Frame, once_cooperative: bool, policy: &Policy) -> Digest {
 
 fn diff(before: &Digest, after: &Digest) -> Vec<String> {
     let mut out = Vec::new();
+    if before == after {
+        return out; // most events change nothing a digest holds
+    }
     let ids: BTreeSet<&String> = before
         .coverage
         .keys()
@@ -199,12 +216,12 @@ impl<'a> Timeline<'a> {
 
     /// What changed since the last entry; remembers the new digest.
     fn changes(&mut self, frame: &Frame, once: bool, policy: &Policy) -> Vec<String> {
-        let d = digest(frame, once, policy);
+        let d = digest(frame, once, policy, self.before.as_ref());
         let before = match self.before.take() {
             Some(b) => b,
             None => {
                 let empty = AccountState::new(&self.account_id);
-                digest(&Frame::new(&empty, frame.instant), false, policy)
+                digest(&Frame::new(&empty, frame.instant), false, policy, None)
             }
         };
         let changes = diff(&before, &d);

@@ -307,19 +307,23 @@ impl<'e> Walker<'e> {
                 return true;
             }
         }
-        let lapse = policy.engagement_lapse_days;
-        let closes = |at: DateTime<Utc>, days: i64| super::expiry::window_closes(at, days) == t;
+        // The instants that would have to lie behind: a window of N days closes at `t` for an
+        // interaction at `t − N days − 1 µs`; a stakeholder added at `t − 90 days` becomes
+        // known for long enough; a due date passes at `t` when `t` is the midnight after it.
+        let micro = chrono::Duration::microseconds(1);
+        let lapse = chrono::Duration::days(policy.engagement_lapse_days);
+        let (seen_by, added_by) = (t - lapse - micro, t - lapse);
+        let silent_since = t - chrono::Duration::days(policy.disintegration_days) - micro;
         let state = &self.position.state;
-        state.stakeholders.iter().any(|(id, s)| {
-            s.added_at + chrono::Duration::days(lapse) == t
-                || c.last_seen(id).is_some_and(|l| closes(l, lapse))
-        }) || c
-            .last_interaction()
-            .is_some_and(|l| closes(l, policy.disintegration_days))
-            || state
-                .promises
-                .values()
-                .any(|p| super::expiry::date_passes(p.due_date) == Some(t))
+        let due = (t.time() == chrono::NaiveTime::MIN).then(|| t.date_naive().pred_opt());
+        state
+            .stakeholders
+            .iter()
+            .any(|(id, s)| s.added_at == added_by || c.last_seen(id).is_some_and(|l| l == seen_by))
+            || c.last_interaction() == Some(silent_since)
+            || due
+                .flatten()
+                .is_some_and(|d| state.promises.values().any(|p| p.due_date == d))
     }
 
     fn emit(&mut self, t: DateTime<Utc>, cause: Cause, observers: &mut [&mut dyn Observer]) {
@@ -400,14 +404,29 @@ impl<'e> Walker<'e> {
     /// entered uses its id again.
     fn undoable(&mut self, r: usize, target: &str) -> Option<usize> {
         let x = self.index_of(target)?;
-        let EventData::InteractionLogged(d) = &self.events[x].data else {
-            return None;
-        };
-        let reused = self.ahead.range(r + 1..).any(|&j| {
-            matches!(&self.events[j].data, EventData::InteractionLogged(o) if o.interaction_id == d.interaction_id)
-        });
-        (!reused).then_some(x)
+        match &self.events[x].data {
+            EventData::InteractionLogged(d) => {
+                let reused = self.ahead.range(r + 1..).any(|&j| {
+                    matches!(&self.events[j].data, EventData::InteractionLogged(o) if o.interaction_id == d.interaction_id)
+                });
+                (!reused).then_some(x)
+            }
+            // A delivery only adds to its promise's sum, which nothing else reads.
+            EventData::ValueDelivered(_) => Some(x),
+            _ => None,
+        }
     }
+
+    /// Whether a delivery (at index `x`) took effect: its promise was introduced, and not
+    /// retracted, by an event before it in stream order that has entered.
+    fn delivery_counted(&self, x: usize, promise_id: &str) -> bool {
+        self.events[..x].iter().enumerate().any(|(i, e)| {
+            matches!(&e.data, EventData::ValuePromised(p) if p.promise_id == promise_id)
+                && self.entered[i]
+                && !self.retracted.contains(&i)
+        })
+    }
+
     /// Whether the event at index `i` can be folded onto the state as it is: it comes after
     /// everything folded in stream order, or it commutes with every event folded before it
     /// that comes after it in stream order; and it is no barrier (a retraction, say).
@@ -426,11 +445,62 @@ impl<'e> Walker<'e> {
             return true; // in stream order
         }
         let f = Footprint::of(&self.events[i].data);
+        let person = introduces_person(&self.events[i].data);
         !f.barrier
-            && self
-                .ahead
-                .range(i + 1..)
-                .all(|&j| f.commutes(&Footprint::of(&self.events[j].data)))
+            && self.ahead.range(i + 1..).all(|&j| {
+                let d = &self.events[j].data;
+                f.commutes(&Footprint::of(d))
+                    || (person && matches!(d, EventData::InteractionLogged(_)))
+            })
+    }
+
+    /// After a person was introduced out of stream order, the interactions that entered before
+    /// it but come after it in stream order name that person too (as a fold in stream order
+    /// would have them): their participants are filtered again.
+    fn repair_interactions(&mut self, i: usize) {
+        if !introduces_person(&self.events[i].data) {
+            return;
+        }
+        let ahead: Vec<usize> = self.ahead.range(i + 1..).copied().collect();
+        for j in ahead {
+            let EventData::InteractionLogged(d) = &self.events[j].data else {
+                continue;
+            };
+            let position = self.events[j].position;
+            let p = &mut self.position;
+            let Some(k) = p
+                .state
+                .interactions
+                .iter()
+                .position(|x| x.position == position)
+            else {
+                continue;
+            };
+            let members: Vec<String> = d
+                .supplier_participants
+                .iter()
+                .filter(|m| p.state.members.contains_key(*m))
+                .cloned()
+                .collect();
+            let stakeholders: Vec<String> = d
+                .customer_participants
+                .iter()
+                .filter(|s| p.state.stakeholders.contains_key(*s))
+                .cloned()
+                .collect();
+            let old = &p.state.interactions[k];
+            if old.members == members && old.stakeholders == stakeholders {
+                continue;
+            }
+            let old = old.clone();
+            p.state.interactions[k].members = members;
+            p.state.interactions[k].stakeholders = stakeholders;
+            let new = p.state.interactions[k].clone();
+            let (gone, started) = p.contacts.replace(&old, &new, &p.state);
+            let mut pairs = gone;
+            pairs.extend(started);
+            self.patch_links(&pairs);
+        }
     }
 
     fn mark_entered(&mut self, i: usize) {
@@ -503,6 +573,7 @@ impl<'e> Walker<'e> {
         pairs.extend(self.pairs_of(&e.data));
         self.patch_links(&pairs);
         self.invalidate(touches(&e.data));
+        self.repair_interactions(i);
         if in_order {
             return;
         }
@@ -531,6 +602,15 @@ impl<'e> Walker<'e> {
 
     /// Takes a retracted interaction out of the state (see [`Walker::undoable`]).
     fn take_out(&mut self, x: usize) {
+        if let EventData::ValueDelivered(d) = &self.events[x].data {
+            if self.delivery_counted(x, &d.promise_id) {
+                let amount: rust_decimal::Decimal = d.amount.parse().unwrap_or_default();
+                if let Some(p) = self.position.state.promises.get_mut(&d.promise_id) {
+                    p.delivered -= amount;
+                }
+            }
+            return;
+        }
         let position = self.events[x].position;
         let p = &mut self.position;
         if let Some(k) = p
@@ -566,6 +646,14 @@ impl<'e> Walker<'e> {
         );
         p.state = state;
     }
+}
+
+/// Whether an event introduces a person (whom interactions may name).
+fn introduces_person(data: &EventData) -> bool {
+    matches!(
+        data,
+        EventData::StakeholderAdded(_) | EventData::TeamMemberAssigned(_)
+    )
 }
 
 /// How much of what an instant computed an event can change (an interaction's new pairs are

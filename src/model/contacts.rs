@@ -142,6 +142,50 @@ impl Contacts {
         gone
     }
 
+    /// An interaction's participants changed (a person it names was introduced by an event
+    /// that comes before it in stream order but entered after it): `old` is replaced by `new`
+    /// in the windows it is still in, and `state` already holds `new`. Returns the pairs
+    /// that stopped meeting and those that started.
+    pub fn replace(
+        &mut self,
+        old: &Interaction,
+        new: &Interaction,
+        state: &AccountState,
+    ) -> (Pairs, Pairs) {
+        let in_contact = self.contact.iter().any(|w| w.position == old.position);
+        let in_bow_tie = self.bow_tie.iter().any(|w| w.position == old.position);
+        let gone = self.remove(old, state);
+        let mut started = Pairs::new();
+        let w = InWindow {
+            at: new.occurred_at,
+            position: new.position,
+            members: new.members.clone(),
+            stakeholders: new.stakeholders.clone(),
+        };
+        if in_contact {
+            for m in &w.members {
+                let row = self.pairs.entry(m.clone()).or_default();
+                for s in &w.stakeholders {
+                    let n = row.entry(s.clone()).or_default();
+                    if *n == 0 {
+                        started.push((m.clone(), s.clone()));
+                    }
+                    *n += 1;
+                }
+            }
+            let k = self.contact.partition_point(|x| x.at <= w.at);
+            self.contact.insert(k, w.clone());
+        }
+        if in_bow_tie {
+            for m in distinct(&w.members) {
+                *self.bow_tie_members.entry(m.clone()).or_default() += 1;
+            }
+            let k = self.bow_tie.partition_point(|x| x.at <= w.at);
+            self.bow_tie.insert(k, w);
+        }
+        (gone, started)
+    }
+
     /// An interaction enters at its `occurred_at`, which is not before any interaction that
     /// entered earlier. Returns the (member, stakeholder) pairs it made meet that had not met
     /// within the contact window (so their links may be new).
