@@ -15,8 +15,18 @@
 //!    before it acknowledges (one flush shared by all waiting callers).
 //! 3. [`model`] folds an account's events into an [`model::AccountState`]; the same fold,
 //!    in its lenient mode, feeds every view.
+//! 4. [`history`] walks an account through business time — events enter at their
+//!    `occurred_at`, interactions leave their windows — and yields the state at any instant,
+//!    the stage history, the alert transitions and the audit timeline; its checkpoints let a
+//!    question about the past resume near its answer.
+//! 5. [`view`] holds the typed views, pure functions of a state and an as-of time; [`alert`]
+//!    the alert kinds and their conditions.
+//! 6. [`query`] is the read side everyone uses (the CLI, `serve`): selection by as-of and
+//!    known-at, the checkpoint cache, views, alerts, the timeline.
+//! 7. [`bus`] publishes to NATS JetStream and answers requests.
 //!
-//! `src/main.rs` is only the command-line entry; [`cli`] holds one file per command.
+//! `src/main.rs` is only the command-line entry; [`cli`] holds one file per command and
+//! renders the typed answers; nothing else imports it.
 
 pub mod alert;
 pub mod bus;
