@@ -104,39 +104,63 @@ impl Contacts {
         }
     }
 
+    /// Counts an interaction's pairs into the contact window; pushes those that start meeting.
+    fn count_pairs(&mut self, w: &InWindow, started: &mut Pairs) {
+        for m in &w.members {
+            let row = self.pairs.entry(m.clone()).or_default();
+            for s in &w.stakeholders {
+                let n = row.entry(s.clone()).or_default();
+                if *n == 0 {
+                    started.push((m.clone(), s.clone()));
+                }
+                *n += 1;
+            }
+        }
+    }
+
+    /// Takes an interaction's pairs out of the contact window; pushes those that stop meeting.
+    fn uncount_pairs(&mut self, w: &InWindow, gone: &mut Pairs) {
+        for m in &w.members {
+            let Some(row) = self.pairs.get_mut(m) else {
+                continue;
+            };
+            for s in &w.stakeholders {
+                if let Some(n) = row.get_mut(s) {
+                    *n -= 1;
+                    if *n == 0 {
+                        row.remove(s);
+                        gone.push((m.clone(), s.clone()));
+                    }
+                }
+            }
+            if row.is_empty() {
+                self.pairs.remove(m);
+            }
+        }
+    }
+
+    /// Counts (`+1`) or uncounts (`-1`) an interaction's members in the bow-tie window.
+    fn count_members(&mut self, w: &InWindow, delta: isize) {
+        for m in distinct(&w.members) {
+            let n = self.bow_tie_members.entry(m.clone()).or_default();
+            *n = n.saturating_add_signed(delta);
+            if *n == 0 {
+                self.bow_tie_members.remove(m);
+            }
+        }
+    }
+
     /// An interaction leaves (its event was retracted); `state` no longer holds it. Returns
-    /// whether a pair stopped meeting within the contact window.
+    /// the pairs that stopped meeting within the contact window.
     pub fn remove(&mut self, i: &Interaction, state: &AccountState) -> Pairs {
         let mut gone = Pairs::new();
         if let Some(k) = self.contact.iter().position(|w| w.position == i.position) {
             let w = self.contact.remove(k).expect("found");
-            for m in &w.members {
-                if let Some(row) = self.pairs.get_mut(m) {
-                    for s in &w.stakeholders {
-                        if let Some(n) = row.get_mut(s) {
-                            *n -= 1;
-                            if *n == 0 {
-                                row.remove(s);
-                                gone.push((m.clone(), s.clone()));
-                            }
-                        }
-                    }
-                    if row.is_empty() {
-                        self.pairs.remove(m);
-                    }
-                }
-            }
+            self.uncount_pairs(&w, &mut gone);
         }
         if let Some(k) = self.bow_tie.iter().position(|w| w.position == i.position) {
             let w = self.bow_tie.remove(k).expect("found");
-            for m in distinct(&w.members) {
-                if let Some(n) = self.bow_tie_members.get_mut(m) {
-                    *n -= 1;
-                    if *n == 0 {
-                        self.bow_tie_members.remove(m);
-                    }
-                }
-            }
+            self.count_members(&w, -1);
         }
         self.recount_last_seen(state);
         gone
@@ -156,30 +180,14 @@ impl Contacts {
         let in_bow_tie = self.bow_tie.iter().any(|w| w.position == old.position);
         let gone = self.remove(old, state);
         let mut started = Pairs::new();
-        let w = InWindow {
-            at: new.occurred_at,
-            position: new.position,
-            members: new.members.clone(),
-            stakeholders: new.stakeholders.clone(),
-        };
+        let w = InWindow::of(new);
         if in_contact {
-            for m in &w.members {
-                let row = self.pairs.entry(m.clone()).or_default();
-                for s in &w.stakeholders {
-                    let n = row.entry(s.clone()).or_default();
-                    if *n == 0 {
-                        started.push((m.clone(), s.clone()));
-                    }
-                    *n += 1;
-                }
-            }
+            self.count_pairs(&w, &mut started);
             let k = self.contact.partition_point(|x| x.at <= w.at);
             self.contact.insert(k, w.clone());
         }
         if in_bow_tie {
-            for m in distinct(&w.members) {
-                *self.bow_tie_members.entry(m.clone()).or_default() += 1;
-            }
+            self.count_members(&w, 1);
             let k = self.bow_tie.partition_point(|x| x.at <= w.at);
             self.bow_tie.insert(k, w);
         }
@@ -190,26 +198,10 @@ impl Contacts {
     /// entered earlier. Returns the (member, stakeholder) pairs it made meet that had not met
     /// within the contact window (so their links may be new).
     pub fn enter(&mut self, i: &Interaction) -> Pairs {
-        let mut new_pairs = Pairs::new();
-        let w = InWindow {
-            at: i.occurred_at,
-            position: i.position,
-            members: i.members.clone(),
-            stakeholders: i.stakeholders.clone(),
-        };
-        for m in &w.members {
-            let row = self.pairs.entry(m.clone()).or_default();
-            for s in &w.stakeholders {
-                let n = row.entry(s.clone()).or_default();
-                if *n == 0 {
-                    new_pairs.push((m.clone(), s.clone()));
-                }
-                *n += 1;
-            }
-        }
-        for m in distinct(&w.members) {
-            *self.bow_tie_members.entry(m.clone()).or_default() += 1;
-        }
+        let w = InWindow::of(i);
+        let mut started = Pairs::new();
+        self.count_pairs(&w, &mut started);
+        self.count_members(&w, 1);
         for s in &w.stakeholders {
             let e = self.last_seen.entry(s.clone()).or_insert(w.at);
             if w.at > *e {
@@ -221,7 +213,7 @@ impl Contacts {
         }
         self.bow_tie.push_back(w.clone());
         self.contact.push_back(w);
-        new_pairs
+        started
     }
 
     /// Moves the windows to `t`: interactions that occurred before `t − days` leave them.
@@ -229,39 +221,17 @@ impl Contacts {
     /// be gone) and whether the bow-tie window changed.
     pub fn advance(&mut self, t: DateTime<Utc>) -> (Pairs, bool) {
         let mut gone = Pairs::new();
-        let mut bow_tie_moved = false;
         let from = t - Duration::days(self.contact_days);
         while self.contact.front().is_some_and(|w| w.at < from) {
             let w = self.contact.pop_front().expect("front exists");
-            for m in &w.members {
-                if let Some(row) = self.pairs.get_mut(m) {
-                    for s in &w.stakeholders {
-                        if let Some(n) = row.get_mut(s) {
-                            *n -= 1;
-                            if *n == 0 {
-                                row.remove(s);
-                                gone.push((m.clone(), s.clone()));
-                            }
-                        }
-                    }
-                    if row.is_empty() {
-                        self.pairs.remove(m);
-                    }
-                }
-            }
+            self.uncount_pairs(&w, &mut gone);
         }
+        let mut bow_tie_moved = false;
         let from = t - Duration::days(self.bow_tie_days);
         while self.bow_tie.front().is_some_and(|w| w.at < from) {
             let w = self.bow_tie.pop_front().expect("front exists");
+            self.count_members(&w, -1);
             bow_tie_moved = true;
-            for m in distinct(&w.members) {
-                if let Some(n) = self.bow_tie_members.get_mut(m) {
-                    *n -= 1;
-                    if *n == 0 {
-                        self.bow_tie_members.remove(m);
-                    }
-                }
-            }
         }
         (gone, bow_tie_moved)
     }
@@ -270,16 +240,15 @@ impl Contacts {
     /// stakeholders, by a standing relationship or a shared interaction in the contact window.
     pub fn links(&self, state: &AccountState) -> BTreeMap<String, BTreeSet<String>> {
         let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        let rows = state
+        let standing = state
             .links
             .iter()
-            .map(|(m, ss)| (m, ss.keys()))
-            .map(|(m, ss)| (m, ss.collect::<Vec<_>>()));
+            .map(|(m, ss)| (m, ss.keys().collect::<Vec<_>>()));
         let window = self
             .pairs
             .iter()
             .map(|(m, ss)| (m, ss.keys().collect::<Vec<_>>()));
-        for (m, ss) in rows.chain(window) {
+        for (m, ss) in standing.chain(window) {
             if !state.is_member_active(m) {
                 continue;
             }
@@ -306,6 +275,17 @@ impl Contacts {
     /// The latest interaction of the account.
     pub fn last_interaction(&self) -> Option<DateTime<Utc>> {
         self.last_any
+    }
+}
+
+impl InWindow {
+    fn of(i: &Interaction) -> InWindow {
+        InWindow {
+            at: i.occurred_at,
+            position: i.position,
+            members: i.members.clone(),
+            stakeholders: i.stakeholders.clone(),
+        }
     }
 }
 
