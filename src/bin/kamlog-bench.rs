@@ -39,7 +39,7 @@ enum Cmd {
         #[arg(long, default_value_t = 50_000)]
         batch_size: usize,
     },
-    /// Full rebuild of every account's views (snapshots) from the log of an existing store.
+    /// Full rebuild of every account's checkpoints from the log of an existing store.
     Rebuild {
         #[arg(long)]
         data: PathBuf,

@@ -15,7 +15,7 @@
 //! The key layout of the `log` tree (pages of events, runs of stream positions, the event-id
 //! index and the heads) is described in [`layout`].
 //!
-//! Other trees (`meta`, and those of later modules such as snapshots and the bus checkpoint)
+//! Other trees (`meta`, and those of later modules such as the query layer's checkpoints and the bus checkpoint)
 //! hold caches and progress markers, never the truth.
 
 pub mod accept;
@@ -155,7 +155,7 @@ impl Store {
         &self.inner.dir
     }
 
-    /// The sled database, for modules that keep their own trees (snapshots, bus checkpoint).
+    /// The sled database, for modules that keep their own trees (checkpoints, the bus checkpoint).
     pub fn db(&self) -> &sled::Db {
         &self.inner.db
     }
