@@ -115,13 +115,10 @@ pub fn coverage_from_links(
     bow_tie: bool,
     policy: &Policy,
 ) -> Coverage {
-    let mut by_stakeholder: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut by_stakeholder: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for (m, ss) in links {
         for s in ss {
-            by_stakeholder
-                .entry(s.as_str())
-                .or_default()
-                .push(m.clone());
+            by_stakeholder.entry(s.as_str()).or_default().push(m);
         }
     }
     let key_stakeholders: Vec<KeyStakeholder> = state
@@ -129,7 +126,10 @@ pub fn coverage_from_links(
         .iter()
         .filter(|(_, s)| is_key(s, policy))
         .map(|(id, s)| {
-            let covered_by = by_stakeholder.get(id.as_str()).cloned().unwrap_or_default();
+            let covered_by: Vec<String> = by_stakeholder
+                .get(id.as_str())
+                .map(|ms| ms.iter().map(|m| m.to_string()).collect())
+                .unwrap_or_default();
             let coverage = covered_by.len();
             KeyStakeholder {
                 stakeholder_id: id.clone(),
@@ -144,16 +144,19 @@ pub fn coverage_from_links(
             }
         })
         .collect();
+    // The key stakeholders each member is the only link to, in one pass.
+    let mut sole: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for k in key_stakeholders.iter().filter(|k| k.coverage == 1) {
+        sole.entry(k.covered_by[0].as_str())
+            .or_default()
+            .push(k.stakeholder_id.clone());
+    }
     let members = state
         .members
         .iter()
         .filter(|(_, m)| m.active)
         .map(|(id, m)| {
-            let sole_links: Vec<String> = key_stakeholders
-                .iter()
-                .filter(|k| k.covered_by.len() == 1 && &k.covered_by[0] == id)
-                .map(|k| k.stakeholder_id.clone())
-                .collect();
+            let sole_links: Vec<String> = sole.remove(id.as_str()).unwrap_or_default();
             let successor = m
                 .successor
                 .as_ref()
