@@ -5,7 +5,7 @@
 //! business time (`crate::history::alerts`) turns them into raised and resolved transitions.
 
 use crate::model::AccountState;
-use crate::view::stage::{divergence, infer};
+use crate::view::stage::{divergence, infer, Stage};
 use crate::view::value::status;
 use crate::view::{days, time_str, within, Frame, Policy};
 use chrono::{DateTime, Utc};
@@ -253,7 +253,7 @@ pub fn conditions_at(frame: &Frame, once_cooperative: bool, policy: &Policy) -> 
     let e = frame.evidence(once_cooperative, policy);
     let inferred = infer(&e, t, policy);
     let declared = state.assessments.last().map(|a| a.stage.as_str());
-    if divergence(declared, inferred) {
+    if divergence(declared.and_then(Stage::parse), inferred) {
         out.insert(
             (Kind::StageDivergence, state.account_id.clone()),
             Detail::StageDivergence {

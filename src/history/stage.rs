@@ -3,7 +3,7 @@
 //! cooperative or higher at an event instant).
 
 use super::step::{Cause, Observer, Step};
-use crate::view::stage::{infer, StageChange};
+use crate::view::stage::{infer, Stage, StageChange};
 use crate::view::Policy;
 use serde::{Deserialize, Serialize};
 
@@ -20,7 +20,7 @@ pub fn update_once_cooperative(flag: &mut bool, step: &Step, policy: &Policy) {
 pub struct StageTracker {
     pub once_cooperative: bool,
     pub declared: Option<(String, u64)>,
-    pub inferred: Option<String>,
+    pub inferred: Option<Stage>,
     pub history: Vec<StageChange>,
 }
 
@@ -45,14 +45,14 @@ impl Observer for StageTracker {
         self.declared = declared;
         let e = step.frame.evidence(self.once_cooperative, policy);
         let inferred = infer(&e, step.frame.instant, policy);
-        if self.inferred.as_deref() != Some(inferred) {
+        if self.inferred != Some(inferred) {
             self.history.push(StageChange {
                 source: "inferred".into(),
                 stage: inferred.to_string(),
                 at: step.frame.instant,
                 position: step.cause.position(),
             });
-            self.inferred = Some(inferred.to_string());
+            self.inferred = Some(inferred);
         }
     }
 }

@@ -41,7 +41,7 @@ struct Digest {
     sole_links: BTreeMap<String, Vec<String>>,
     coverage_ratio: String,
     bow_tie: bool,
-    inferred: &'static str,
+    inferred: crate::view::stage::Stage,
     declared: Option<String>,
     /// Shared with the previous digest while no promise's status changed.
     promises: std::rc::Rc<BTreeMap<String, &'static str>>,

@@ -177,8 +177,8 @@ impl<'a> Frame<'a> {
     /// account "once cooperative" when it holds at an event instant).
     pub fn cooperative_or_higher(&self, policy: &Policy) -> bool {
         let e = self.evidence(false, policy);
-        use super::stage::{developing_stage, rank};
-        rank(developing_stage(&e, policy)) >= rank("cooperative")
+        use super::stage::{developing_stage, Stage};
+        developing_stage(&e, policy).rank() >= Stage::Cooperative.rank()
     }
 }
 

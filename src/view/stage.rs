@@ -8,18 +8,56 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
-/// The developing stages in order; `disintegrating` stands outside the order.
-pub const ORDER: &[&str] = &[
-    "exploratory",
-    "basic",
-    "cooperative",
-    "interdependent",
-    "integrated",
-];
+/// The relationship stages of SPEC 4.2. The developing ones are declared in their order;
+/// `disintegrating` stands outside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Exploratory,
+    Basic,
+    Cooperative,
+    Interdependent,
+    Integrated,
+    Disintegrating,
+}
 
-/// Rank of a stage in [`ORDER`], `None` for `disintegrating`.
-pub fn rank(stage: &str) -> Option<usize> {
-    ORDER.iter().position(|s| *s == stage)
+impl Stage {
+    pub const ALL: [Stage; 6] = [
+        Stage::Exploratory,
+        Stage::Basic,
+        Stage::Cooperative,
+        Stage::Interdependent,
+        Stage::Integrated,
+        Stage::Disintegrating,
+    ];
+
+    /// The stage's name in SPEC 4.2 and in `stage_assessed`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Exploratory => "exploratory",
+            Stage::Basic => "basic",
+            Stage::Cooperative => "cooperative",
+            Stage::Interdependent => "interdependent",
+            Stage::Integrated => "integrated",
+            Stage::Disintegrating => "disintegrating",
+        }
+    }
+
+    /// The stage of a name (as a `stage_assessed` event gives it).
+    pub fn parse(name: &str) -> Option<Stage> {
+        Stage::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// Its place in the developing order, `None` for `disintegrating`.
+    pub fn rank(self) -> Option<usize> {
+        (self != Stage::Disintegrating).then_some(self as usize)
+    }
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// The evidence the rules read, at one instant.
@@ -114,9 +152,9 @@ fn percent(p: i64) -> Decimal {
 }
 
 /// Rules 2–6 of SPEC 4.2 (everything but `disintegrating`).
-pub fn developing_stage(e: &Evidence, policy: &Policy) -> &'static str {
+pub fn developing_stage(e: &Evidence, policy: &Policy) -> Stage {
     if !e.revenue_recorded && e.objectives_agreed == 0 {
-        return "exploratory";
+        return Stage::Exploratory;
     }
     let interdependent = e.customer_functions >= 3
         && e.supplier_functions >= 3
@@ -127,20 +165,20 @@ pub fn developing_stage(e: &Evidence, policy: &Policy) -> &'static str {
         && e.objectives_achieved >= 1
         && e.coverage_ratio >= percent(policy.integrated_coverage_percent)
     {
-        return "integrated";
+        return Stage::Integrated;
     }
     if interdependent {
-        return "interdependent";
+        return Stage::Interdependent;
     }
     if e.customer_functions >= 2 && e.supplier_functions >= 2 {
-        return "cooperative";
+        return Stage::Cooperative;
     }
-    "basic"
+    Stage::Basic
 }
 
 /// The whole rule list: `disintegrating` when the account was once cooperative or higher and
 /// now has no interaction in the disintegration window, or too little coverage.
-pub fn infer(e: &Evidence, t: DateTime<Utc>, policy: &Policy) -> &'static str {
+pub fn infer(e: &Evidence, t: DateTime<Utc>, policy: &Policy) -> Stage {
     if e.once_cooperative {
         let silent = e
             .last_interaction
@@ -148,21 +186,21 @@ pub fn infer(e: &Evidence, t: DateTime<Utc>, policy: &Policy) -> &'static str {
         let thin = e.key_stakeholders > 0
             && e.coverage_ratio < percent(policy.disintegrating_coverage_percent);
         if silent || thin {
-            return "disintegrating";
+            return Stage::Disintegrating;
         }
     }
     developing_stage(e, policy)
 }
 
 /// SPEC 4.2 divergence between a declared and an inferred stage.
-pub fn divergence(declared: Option<&str>, inferred: &str) -> bool {
+pub fn divergence(declared: Option<Stage>, inferred: Stage) -> bool {
     let Some(declared) = declared else {
         return false;
     };
-    if inferred == "disintegrating" {
-        return declared != "disintegrating";
+    if inferred == Stage::Disintegrating {
+        return declared != Stage::Disintegrating;
     }
-    match (rank(declared), rank(inferred)) {
+    match (declared.rank(), inferred.rank()) {
         (Some(d), Some(i)) => d > i + 1,
         _ => false,
     }
@@ -192,7 +230,7 @@ pub struct Declared {
 /// The inferred stage and the evidence for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Inferred {
-    pub stage: &'static str,
+    pub stage: Stage,
     pub evidence: Evidence,
 }
 
@@ -226,7 +264,7 @@ pub fn view(
             occurred_at: a.occurred_at,
             rationale: a.rationale.clone(),
         }),
-        divergence: divergence(declared.map(|a| a.stage.as_str()), inferred),
+        divergence: divergence(declared.and_then(|a| Stage::parse(&a.stage)), inferred),
         inferred: Inferred {
             stage: inferred,
             evidence: e,
