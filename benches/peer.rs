@@ -741,7 +741,7 @@ impl Peer {
                     .collect();
                 let selected = kamlog::view::select(&events, sel);
                 let w = Checkpoint::start(account, policy).walk_to(selected, sel.as_of, policy);
-                std::hint::black_box(render(kind, w, sel, policy));
+                std::hint::black_box(render(kind, &w, sel, policy));
             }
             lat.push(t.elapsed());
         }

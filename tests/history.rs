@@ -83,7 +83,7 @@ fn instant_in(events: &[StoredEvent], frac: f64) -> DateTime<Utc> {
 fn answers(w: &Walked, sel: &Selection, policy: &Policy) -> Vec<Value> {
     let mut out: Vec<Value> = ViewKind::ALL
         .into_iter()
-        .map(|k| render(k, w.clone(), sel, policy).to_json())
+        .map(|k| render(k, w, sel, policy).to_json())
         .collect();
     out.push(serde_json::to_value(w.alerts.open_alerts()).unwrap());
     out.push(serde_json::to_value(&w.alerts.transitions).unwrap());

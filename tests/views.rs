@@ -465,7 +465,7 @@ fn ratios_round_half_to_even_at_four_places() {
     let sel = Selection::as_of(t("2024-02-01T00:00:00Z"));
     let v = render(
         ViewKind::Value,
-        walked(A, &stored, &sel),
+        &walked(A, &stored, &sel),
         &sel,
         &Policy::default(),
     )
@@ -475,7 +475,7 @@ fn ratios_round_half_to_even_at_four_places() {
     let sel = Selection::as_of(t("2024-01-31T23:59:59Z"));
     let v = render(
         ViewKind::Value,
-        walked(A, &stored, &sel),
+        &walked(A, &stored, &sel),
         &sel,
         &Policy::default(),
     )
@@ -521,7 +521,7 @@ fn full_replay_views(events: &[StoredEvent], sel: &Selection) -> Vec<Value> {
     let w = walked("acct-00000", events, sel);
     let mut out: Vec<Value> = ViewKind::ALL
         .iter()
-        .map(|k| render(*k, w.clone(), sel, &policy).to_json())
+        .map(|k| render(*k, &w, sel, &policy).to_json())
         .collect();
     out.push(json!(w.alerts.open_alerts()));
     out.push(json!(w.alerts.transitions));

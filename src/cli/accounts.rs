@@ -14,8 +14,8 @@ pub fn run(q: &Query, json: bool) -> Result<i32, Error> {
         let name = w.state.name.clone();
         let open = w.alerts.open.len();
         let (View::Stage(stage), View::Classification(class)) = (
-            crate::query::render(ViewKind::Stage, w.clone(), &sel, q.policy()),
-            crate::query::render(ViewKind::Classification, w, &sel, q.policy()),
+            crate::query::render(ViewKind::Stage, &w, &sel, q.policy()),
+            crate::query::render(ViewKind::Classification, &w, &sel, q.policy()),
         ) else {
             unreachable!("render gives the kind asked for")
         };

@@ -1,7 +1,7 @@
 //! The read side: the one door through which the CLI, `serve` and the web pages ask about
 //! accounts. It selects the events a question sees (`--as-of`, `--known-at`), resumes the
-//! history engine from the nearest checkpoint, and answers with typed views, alerts, the
-//! audit timeline and the portfolio.
+//! history engine from the nearest checkpoint, and answers with typed views, alerts and the
+//! audit timeline.
 //!
 //! - [`cache`]: the persisted checkpoints, kept current by [`Query::refresh`] after every
 //!   append, so that no read pays for a rebuild;
@@ -79,8 +79,7 @@ impl<'a> Query<'a> {
     /// Every account's id, sorted.
     pub fn account_ids(&self) -> Result<Vec<String>> {
         Ok(self
-            .store
-            .heads()?
+            .store_heads()?
             .into_iter()
             .map(|h| h.account_id)
             .collect())
@@ -110,7 +109,7 @@ impl<'a> Query<'a> {
     /// One view of an account at a selection.
     pub fn view(&self, account: &str, kind: ViewKind, sel: &Selection) -> Result<View> {
         let w = self.walked(account, sel)?;
-        Ok(render(kind, w, sel, self.policy))
+        Ok(render(kind, &w, sel, self.policy))
     }
 
     /// Every view of an account at a selection (one walk).
@@ -118,7 +117,7 @@ impl<'a> Query<'a> {
         let w = self.walked(account, sel)?;
         Ok(ViewKind::ALL
             .into_iter()
-            .map(|k| render(k, w.clone(), sel, self.policy))
+            .map(|k| render(k, &w, sel, self.policy))
             .collect())
     }
 
@@ -396,14 +395,14 @@ impl<'a> Query<'a> {
 }
 
 /// A view from a walk's result.
-pub fn render(kind: ViewKind, w: Walked, sel: &Selection, policy: &Policy) -> View {
+pub fn render(kind: ViewKind, w: &Walked, sel: &Selection, policy: &Policy) -> View {
     let state = &w.state;
     match kind {
         ViewKind::Coverage => View::Coverage(view::coverage::view(state, sel, policy)),
         ViewKind::Stage => View::Stage(view::stage::view(
             state,
             w.stage.once_cooperative,
-            w.stage.history,
+            w.stage.history.clone(),
             sel,
             policy,
         )),
