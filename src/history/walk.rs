@@ -5,10 +5,12 @@
 //! The state at an instant `t` is, by SPEC 3, the fold of the events selected at `t` (those
 //! that occurred by `t`) in stream (`version`) order, without the retracted ones. The walk
 //! keeps that state *incrementally*: events enter at their `occurred_at`; when every entering
-//! event comes after everything already folded in stream order and none is a retraction
-//! (the usual case), folding them onto the state gives exactly that fold. Otherwise — late
-//! data whose stream successors already entered, a retraction, an event an earlier-occurring
-//! retraction names — the state is refolded from the selected events, which is rare.
+//! event comes after everything already folded in stream order (the usual case), folding it
+//! onto the state gives exactly that fold. A late event's stream predecessors enter after it:
+//! they still fold in place when they commute with what entered before them
+//! ([`Footprint`]), a person introduced that way repairs the interactions that name them, and
+//! a retracted interaction or delivery is taken out in place. Anything else (a conflicting
+//! late event, another retraction) refolds the state from the selected events, which is rare.
 //!
 //! Time-driven instants come from one [`ExpiryQueue`]; the interactions that count at the
 //! current instant are kept in [`Contacts`], so no instant rescans the account's history.
@@ -350,8 +352,9 @@ impl<'e> Walker<'e> {
         {
             self.cursor += 1;
         }
-        let mut entering: Vec<usize> = self.order[start..self.cursor].to_vec();
-        entering.sort_unstable();
+        // `order` sorts by (occurred_at, version) and indices follow versions: the instant's
+        // events are already in stream order.
+        let entering: Vec<usize> = self.order[start..self.cursor].to_vec();
         let last = entering.len() - 1;
         for (k, &i) in entering.iter().enumerate() {
             let e = self.events[i];
@@ -399,9 +402,9 @@ impl<'e> Walker<'e> {
             .copied()
     }
 
-    /// A retraction's target, when its effect can be taken out of the state in place: it
-    /// has entered, it is an interaction (nothing else reads one), and no later event that
-    /// entered uses its id again.
+    /// A retraction's target, when its effect can be taken out of the state in place: an
+    /// interaction (nothing else reads one) whose id no later event that entered uses again,
+    /// or a delivery.
     fn undoable(&mut self, r: usize, target: &str) -> Option<usize> {
         let x = self.index_of(target)?;
         match &self.events[x].data {
@@ -476,18 +479,7 @@ impl<'e> Walker<'e> {
             else {
                 continue;
             };
-            let members: Vec<String> = d
-                .supplier_participants
-                .iter()
-                .filter(|m| p.state.members.contains_key(*m))
-                .cloned()
-                .collect();
-            let stakeholders: Vec<String> = d
-                .customer_participants
-                .iter()
-                .filter(|s| p.state.stakeholders.contains_key(*s))
-                .cloned()
-                .collect();
+            let (members, stakeholders) = p.state.known_participants(d);
             let old = &p.state.interactions[k];
             if old.members == members && old.stakeholders == stakeholders {
                 continue;
@@ -600,14 +592,11 @@ impl<'e> Walker<'e> {
         }
     }
 
-    /// Takes a retracted interaction out of the state (see [`Walker::undoable`]).
+    /// Takes a retracted interaction or delivery out of the state (see [`Walker::undoable`]).
     fn take_out(&mut self, x: usize) {
         if let EventData::ValueDelivered(d) = &self.events[x].data {
             if self.delivery_counted(x, &d.promise_id) {
-                let amount: rust_decimal::Decimal = d.amount.parse().unwrap_or_default();
-                if let Some(p) = self.position.state.promises.get_mut(&d.promise_id) {
-                    p.delivered -= amount;
-                }
+                self.position.state.take_back_delivery(d);
             }
             return;
         }

@@ -358,18 +358,7 @@ impl AccountState {
                     self.interaction_ids.insert(d.interaction_id.clone());
                     return Ok(());
                 }
-                let members = d
-                    .supplier_participants
-                    .iter()
-                    .filter(|m| self.members.contains_key(*m))
-                    .cloned()
-                    .collect();
-                let stakeholders = d
-                    .customer_participants
-                    .iter()
-                    .filter(|s| self.stakeholders.contains_key(*s))
-                    .cloned()
-                    .collect();
+                let (members, stakeholders) = self.known_participants(d);
                 self.interaction_ids.insert(d.interaction_id.clone());
                 self.interactions.push(Interaction {
                     id: d.interaction_id.clone(),
@@ -548,6 +537,35 @@ impl AccountState {
             }
         }
         Ok(())
+    }
+
+    /// An interaction's participants as this state knows them: ids it has never heard of
+    /// are left out (late data, SPEC 3).
+    pub fn known_participants(
+        &self,
+        d: &crate::event::payload::InteractionLogged,
+    ) -> (Vec<String>, Vec<String>) {
+        let members = d
+            .supplier_participants
+            .iter()
+            .filter(|m| self.members.contains_key(*m))
+            .cloned()
+            .collect();
+        let stakeholders = d
+            .customer_participants
+            .iter()
+            .filter(|s| self.stakeholders.contains_key(*s))
+            .cloned()
+            .collect();
+        (members, stakeholders)
+    }
+
+    /// Takes a delivery that was folded back out of its promise's sum (its event was
+    /// retracted).
+    pub fn take_back_delivery(&mut self, d: &crate::event::payload::ValueDelivered) {
+        if let Some(p) = self.promises.get_mut(&d.promise_id) {
+            p.delivered -= dec(&d.amount);
+        }
     }
 
     /// Whether a member is active (exists and has not departed).
