@@ -6,165 +6,14 @@
 mod common;
 
 use async_nats::jetstream;
+use common::feed::*;
+use common::nats::{free_port, Nats};
 use common::*;
 use kamlog::bus::{self, ServeOptions};
 use kamlog::Store;
 use serde_json::{json, Value};
-use std::collections::HashSet;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-const NATS: &str = "/usr/sbin/nats-server";
-
-struct Nats {
-    child: Option<Child>,
-    port: u16,
-    dir: PathBuf,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-impl Nats {
-    fn start_on(port: u16, dir: &Path) -> Nats {
-        let mut n = Nats {
-            child: None,
-            port,
-            dir: dir.to_path_buf(),
-        };
-        n.restart();
-        n
-    }
-    fn restart(&mut self) {
-        let child = Command::new(NATS)
-            .args([
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-js",
-                "-sd",
-            ])
-            .arg(&self.dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nats-server runs (Debian package nats-server)");
-        self.child = Some(child);
-        let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "nats-server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Nats {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// Every message in the stream: (subject, Nats-Msg-Id, payload).
-async fn read_stream(url: &str) -> Vec<(String, String, Value)> {
-    let client = async_nats::connect(url).await.unwrap();
-    let js = jetstream::new(client);
-    let Ok(mut s) = js.get_stream(bus::STREAM).await else {
-        return vec![];
-    };
-    let info = s.info().await.unwrap().clone();
-    let mut out = vec![];
-    for seq in info.state.first_sequence.max(1)..=info.state.last_sequence {
-        if let Ok(m) = s.get_raw_message(seq).await {
-            let id = m
-                .headers
-                .get("Nats-Msg-Id")
-                .map(|v| v.as_str().to_string())
-                .unwrap_or_default();
-            out.push((
-                m.subject.to_string(),
-                id,
-                serde_json::from_slice(&m.payload).unwrap_or(Value::Null),
-            ));
-        }
-    }
-    out
-}
-
-fn events_of(msgs: &[(String, String, Value)]) -> Vec<&(String, String, Value)> {
-    msgs.iter()
-        .filter(|m| m.0.starts_with("kamlog.events."))
-        .collect()
-}
-
-/// How many messages the stream holds (events and alerts), 0 if it does not exist yet.
-async fn stream_count(url: &str) -> u64 {
-    let Ok(client) = async_nats::connect(url).await else {
-        return 0;
-    };
-    let js = jetstream::new(client);
-    let Ok(mut s) = js.get_stream(bus::STREAM).await else {
-        return 0;
-    };
-    s.info().await.map(|i| i.state.messages).unwrap_or(0)
-}
-
-/// Waits until the stream holds `n` event messages (or the time runs out), then returns it.
-async fn wait_for_events(url: &str, n: usize, secs: u64) -> Vec<(String, String, Value)> {
-    let start = Instant::now();
-    loop {
-        // The cheap count first (it includes alert messages), then the full read.
-        if stream_count(url).await >= n as u64 {
-            let msgs = read_stream(url).await;
-            if events_of(&msgs).len() >= n {
-                return msgs;
-            }
-        }
-        if start.elapsed() > Duration::from_secs(secs) {
-            return read_stream(url).await;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// Checks the event messages are exactly the stored events, once each, in position order.
-fn assert_exactly_once(
-    store_events: &[kamlog::event::StoredEvent],
-    msgs: &[(String, String, Value)],
-) {
-    let events = events_of(msgs);
-    let ids: Vec<&str> = events.iter().map(|m| m.1.as_str()).collect();
-    let unique: HashSet<&str> = ids.iter().copied().collect();
-    assert_eq!(unique.len(), ids.len(), "a message was duplicated");
-    assert_eq!(events.len(), store_events.len(), "messages lost or extra");
-    for (m, e) in events.iter().zip(store_events) {
-        assert_eq!(m.1, e.event_id);
-        assert_eq!(
-            m.0,
-            format!("kamlog.events.{}.{}", e.account_id, e.type_name())
-        );
-        assert_eq!(m.2["position"], json!(e.position));
-        assert_eq!(m.2["hash"], json!(e.hash));
-    }
-}
 
 fn workload(seed: u64, accounts: usize, n: u64) -> Vec<Value> {
     kamlog::workload::Workload::new(seed, accounts, n).collect()
@@ -240,37 +89,61 @@ async fn every_event_arrives_once_in_order_with_headers_and_alerts_follow() {
     stop.send(()).unwrap();
     h.await.unwrap();
     assert_exactly_once(&all_events(&store), &msgs);
-    let alerts: Vec<_> = msgs
+    let alerts: Vec<&Value> = msgs
         .iter()
         .filter(|m| m.0.starts_with("kamlog.alerts.globex."))
+        .map(|m| &m.2)
         .collect();
-    let raised: HashSet<(String, String)> = alerts
-        .iter()
-        .filter(|m| m.2["state"] == "raised")
-        .map(|m| {
-            (
-                m.2["kind"].as_str().unwrap().to_string(),
-                m.2["subject"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
-    // The account's open alerts now (replays/champion-departs: bow-tie and the uncovered new champion).
-    assert!(
-        raised.contains(&("bow_tie".into(), "globex".into())),
-        "{alerts:?}"
-    );
-    assert!(
-        raised.contains(&("uncovered_stakeholder".into(), "s-eli".into())),
-        "{alerts:?}"
-    );
-    for m in &alerts {
+    // SPEC 6 v2: the business-time transitions, in order: first those of the replay's
+    // hand-derived history (up to its as-of, 2024-04-01), then only time-driven ones.
+    let expected: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/replays/champion-departs/expected/alerts.history.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let expected = expected["alerts"].as_array().unwrap();
+    assert!(alerts.len() >= expected.len(), "{alerts:#?}");
+    for (m, e) in alerts.iter().zip(expected) {
+        for field in [
+            "account_id",
+            "kind",
+            "subject",
+            "state",
+            "position",
+            "at",
+            "detail",
+        ] {
+            assert_eq!(m[field], e[field], "{field} of {m}");
+        }
+    }
+    for m in &alerts[expected.len()..] {
+        assert!(
+            m["position"].is_null(),
+            "only time-driven changes after the replay: {m}"
+        );
+        assert!(m["at"].as_str().unwrap() > "2024-04-01", "{m}");
+    }
+    for m in msgs.iter().filter(|m| m.0.starts_with("kamlog.alerts.")) {
         assert_eq!(
             m.0,
             format!("kamlog.alerts.globex.{}", m.2["kind"].as_str().unwrap())
         );
-        assert!(m.2["position"].is_u64() || m.2["at"].is_string());
-        assert_eq!(m.1.len(), 64, "a stable transition id");
+        // The id is derived from what the transition is.
+        assert_eq!(
+            m.1,
+            bus::transition_id(
+                "globex",
+                m.2["kind"].as_str().unwrap(),
+                m.2["subject"].as_str().unwrap(),
+                m.2["state"].as_str().unwrap(),
+                kamlog::query::parse_time("at", m.2["at"].as_str().unwrap()).unwrap()
+            )
+        );
     }
+    assert_alternating(&msgs);
     drop(nats);
 }
 

@@ -186,7 +186,11 @@ fn run(cli: Cli) -> Result<i32, Error> {
             opts.tick = std::time::Duration::from_secs(tick.max(1));
             opts.policy = policy;
             let rt = tokio::runtime::Runtime::new().map_err(|e| Error::Io(e.to_string()))?;
-            rt.block_on(crate::bus::serve(store, opts, shutdown_signal()))?;
+            let served = rt.block_on(crate::bus::serve(store, opts, shutdown_signal()));
+            // A view or an alert pass still running on a blocking thread is not waited for:
+            // what it computes is derived data, and every acknowledged append is durable.
+            rt.shutdown_timeout(std::time::Duration::from_millis(500));
+            served?;
             Ok(0)
         }
         Command::Schemas { dir } => schemas::run(&dir),

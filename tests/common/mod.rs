@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: building event lines and reading a store back.
 #![allow(dead_code)]
 
+pub mod feed;
+pub mod nats;
 pub mod streams;
 
 use kamlog::event::jsonl::JsonlReader;

@@ -1,0 +1,273 @@
+//! Alert transitions on the feed (SPEC 6 v2): which of an account's business-time
+//! transitions to publish, and the record of what was published.
+//!
+//! The history engine gives every account's transitions in business time, as known now.
+//! The record ([`Published`], sled tree `bus_alerts_v2`) keeps, per alert (kind and subject),
+//! every transition published and the stream sequence it was stored at. [`plan`] publishes,
+//! for each alert, the transitions after the last one published (in business time), skipping
+//! any that would repeat the state last published, and then, if late data changed the alert's
+//! current state in the past, that latest transition: so a transition is never published twice
+//! in a row for one alert. A transition is held back until the event that caused it is in the
+//! stream, so alerts follow their causes. The message id is derived from what the transition is
+//! (account, kind, subject, state, business instant), never from when it was computed.
+//!
+//! The record is kept exact across crashes and lost messages by [`Published::truncate`] (the
+//! stream lost its tail: forget what is no longer in it) and [`Published::note`] (messages
+//! stored but not yet recorded when the process died, read back from the stream).
+
+use crate::alert::Transition;
+use crate::error::{Error, Result};
+use crate::store::Store;
+use crate::view::time_str;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// One published transition of an alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sent {
+    pub state: String,
+    pub at: DateTime<Utc>,
+    pub seq: u64,
+    pub detail: Value,
+}
+
+/// What was published of one account's alerts, keyed by `kind` NUL `subject`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Published {
+    pub alerts: BTreeMap<String, Vec<Sent>>,
+}
+
+/// An alert message ready to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub account_id: String,
+    pub kind: String,
+    pub subject: String,
+    pub state: String,
+    pub at: DateTime<Utc>,
+    pub position: Option<u64>,
+    pub detail: Value,
+}
+
+fn key(kind: &str, subject: &str) -> String {
+    format!("{kind}\u{0}{subject}")
+}
+
+impl Message {
+    fn of(t: &Transition) -> Message {
+        Message {
+            account_id: t.account_id.clone(),
+            kind: t.kind.name().to_string(),
+            subject: t.subject.clone(),
+            state: t.state.clone(),
+            at: t.at,
+            position: t.position,
+            detail: t.detail.clone(),
+        }
+    }
+
+    /// The stable message id: what the transition is.
+    pub fn id(&self) -> String {
+        transition_id(
+            &self.account_id,
+            &self.kind,
+            &self.subject,
+            &self.state,
+            self.at,
+        )
+    }
+
+    /// The message body (SPEC 6).
+    pub fn body(&self) -> Value {
+        json!({
+            "account_id": self.account_id,
+            "kind": self.kind,
+            "subject": self.subject,
+            "state": self.state,
+            "position": self.position,
+            "at": time_str(self.at),
+            "detail": self.detail,
+        })
+    }
+
+    /// Reads a message back from the stream (for [`Published::note`]).
+    pub fn parse(payload: &[u8]) -> Option<Message> {
+        let v: Value = serde_json::from_slice(payload).ok()?;
+        Some(Message {
+            account_id: v["account_id"].as_str()?.to_string(),
+            kind: v["kind"].as_str()?.to_string(),
+            subject: v["subject"].as_str()?.to_string(),
+            state: v["state"].as_str()?.to_string(),
+            at: crate::query::parse_time("at", v["at"].as_str()?).ok()?,
+            position: v["position"].as_u64(),
+            detail: v["detail"].clone(),
+        })
+    }
+}
+
+/// A stable message id for an alert transition: account, kind, subject, state and business
+/// instant.
+pub fn transition_id(
+    account: &str,
+    kind: &str,
+    subject: &str,
+    state: &str,
+    at: DateTime<Utc>,
+) -> String {
+    crate::event::json::sha256_hex(
+        format!("{account}\n{kind}\n{subject}\n{state}\n{}", time_str(at)).as_bytes(),
+    )
+}
+
+impl Published {
+    /// Records a message stored at `seq` (ignored if already recorded).
+    pub fn note(&mut self, m: &Message, seq: u64) {
+        let list = self.alerts.entry(key(&m.kind, &m.subject)).or_default();
+        if list.iter().any(|s| s.seq == seq) {
+            return;
+        }
+        list.push(Sent {
+            state: m.state.clone(),
+            at: m.at,
+            seq,
+            detail: m.detail.clone(),
+        });
+        list.sort_by_key(|s| s.seq);
+    }
+
+    /// Forgets what is no longer in the stream: messages after `last_seq`.
+    pub fn truncate(&mut self, last_seq: u64) -> bool {
+        let mut changed = false;
+        for list in self.alerts.values_mut() {
+            let before = list.len();
+            list.retain(|s| s.seq <= last_seq);
+            changed |= list.len() != before;
+        }
+        self.alerts.retain(|_, l| !l.is_empty());
+        changed
+    }
+}
+
+/// The transitions to publish for `account`, in business order: `transitions` are its
+/// business-time transitions as known now, `through` the last position already in
+/// the stream.
+pub fn plan(
+    account: &str,
+    transitions: &[Transition],
+    published: &Published,
+    through: u64,
+) -> Vec<Message> {
+    let mut by_key: BTreeMap<String, Vec<(usize, &Transition)>> = BTreeMap::new();
+    for (i, t) in transitions.iter().enumerate() {
+        by_key
+            .entry(key(t.kind.name(), &t.subject))
+            .or_default()
+            .push((i, t));
+    }
+    let mut keys: Vec<&String> = by_key.keys().chain(published.alerts.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let mut out: Vec<(usize, Message)> = Vec::new();
+    for k in keys {
+        let history = by_key.get(k).map(Vec::as_slice).unwrap_or(&[]);
+        let last = published.alerts.get(k).and_then(|l| l.last());
+        let mut state = last.map_or("resolved", |s| s.state.as_str()).to_string();
+        let mut held = false;
+        for (i, t) in history {
+            if last.is_some_and(|l| t.at <= l.at) {
+                continue;
+            }
+            if t.position.is_some_and(|p| p > through) {
+                held = true;
+                break;
+            }
+            if t.state != state {
+                state = t.state.clone();
+                out.push((*i, Message::of(t)));
+            }
+        }
+        if held {
+            continue;
+        }
+        // Late data may have changed the alert's state before the last transition published.
+        let now = history.last().map_or("resolved", |(_, t)| t.state.as_str());
+        if now != state {
+            match history.last() {
+                Some((i, t)) if t.position.is_none_or(|p| p <= through) => {
+                    out.push((*i, Message::of(t)))
+                }
+                Some(_) => {}
+                // Every transition of the alert was taken back (a retraction): it never was.
+                None => {
+                    let l = last.expect("a key without history is a published one");
+                    let (kind, subject) = k.split_once('\u{0}').unwrap_or((k, ""));
+                    out.push((
+                        usize::MAX,
+                        Message {
+                            account_id: account.to_string(),
+                            kind: kind.to_string(),
+                            subject: subject.to_string(),
+                            state: "resolved".to_string(),
+                            at: l.at,
+                            position: None,
+                            detail: l.detail.clone(),
+                        },
+                    ))
+                }
+            }
+        }
+    }
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, m)| m).collect()
+}
+
+const TREE: &str = "bus_alerts_v2";
+
+fn storage(e: impl std::fmt::Display) -> Error {
+    Error::Storage(e.to_string())
+}
+
+/// An account's record (empty if none).
+pub fn load(store: &Store, account: &str) -> Result<Published> {
+    let tree = store.db().open_tree(TREE).map_err(storage)?;
+    match tree.get(account.as_bytes()).map_err(storage)? {
+        Some(v) => serde_json::from_slice(&v)
+            .map_err(|e| Error::Corrupt(format!("the published-alerts record of {account}: {e}"))),
+        None => Ok(Published::default()),
+    }
+}
+
+/// Saves an account's record.
+pub fn save(store: &Store, account: &str, p: &Published) -> Result<()> {
+    let tree = store.db().open_tree(TREE).map_err(storage)?;
+    let v = serde_json::to_vec(p).map_err(storage)?;
+    tree.insert(account.as_bytes(), v).map_err(storage)?;
+    Ok(())
+}
+
+/// Every account's record.
+pub fn all(store: &Store) -> Result<Vec<(String, Published)>> {
+    let tree = store.db().open_tree(TREE).map_err(storage)?;
+    let mut out = Vec::new();
+    for r in tree.iter() {
+        let (k, v) = r.map_err(storage)?;
+        let account = String::from_utf8_lossy(&k).to_string();
+        let p = serde_json::from_slice(&v).map_err(|e| {
+            Error::Corrupt(format!("the published-alerts record of {account}: {e}"))
+        })?;
+        out.push((account, p));
+    }
+    Ok(out)
+}
+
+/// Forgets every record (the stream was emptied: everything is published again).
+pub fn clear(store: &Store) -> Result<()> {
+    store
+        .db()
+        .open_tree(TREE)
+        .map_err(storage)?
+        .clear()
+        .map_err(storage)
+}

@@ -1,0 +1,199 @@
+//! The request/reply API of `kamlog serve` (the async-nats `service` API, discoverable by
+//! `nats micro`): service `kamlog` with endpoints `<prefix>_api.append` (a JSONL body, optional
+//! header `Kamlog-Expected-Version`), `<prefix>_api.view` and `<prefix>_api.alerts` (JSON
+//! bodies), and the client side used by the CLI's `--nats` mode.
+//!
+//! Every request is answered on a blocking thread, so a long view or a large append never
+//! stalls the runtime that runs the publisher and the other requests. A request is bounded
+//! before it is parsed: at most [`MAX_REQUEST_BYTES`] and [`MAX_BATCH_EVENTS`] lines.
+
+use super::{bus_err, Names};
+use crate::error::{Error, Result};
+use crate::event::jsonl::JsonlReader;
+use crate::query::Query;
+use crate::store::{Store, MAX_BATCH_EVENTS};
+use crate::view::{Policy, ViewKind};
+use async_nats::HeaderMap;
+use bytes::Bytes;
+use chrono::Utc;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// The largest request body accepted (the server's `max_payload` is usually far lower).
+pub const MAX_REQUEST_BYTES: usize = 64 << 20;
+
+/// Refuses a request body that is too large before anything of it is parsed.
+fn bounded(body: &[u8]) -> Result<()> {
+    if body.len() > MAX_REQUEST_BYTES {
+        return Err(Error::Usage(format!(
+            "the request is {} bytes; the most accepted is {MAX_REQUEST_BYTES} bytes: send it in parts",
+            body.len()
+        )));
+    }
+    let lines = body.iter().filter(|b| **b == b'\n').count() + 1;
+    if lines > MAX_BATCH_EVENTS + 1 {
+        return Err(Error::Usage(format!(
+            "the request holds {lines} lines; one append takes at most {MAX_BATCH_EVENTS} events: send it in parts (or use import)"
+        )));
+    }
+    Ok(())
+}
+
+/// Answers one API request (on a blocking thread).
+fn handle(
+    store: &Store,
+    endpoint: &str,
+    headers: Option<&HeaderMap>,
+    body: &[u8],
+    policy: &Policy,
+) -> Result<Value> {
+    bounded(body)?;
+    match endpoint {
+        "append" => {
+            let expected = headers
+                .and_then(|h| h.get("Kamlog-Expected-Version"))
+                .map(|v| {
+                    v.as_str().parse::<u64>().map_err(|_| {
+                        Error::Usage("Kamlog-Expected-Version must be a number".into())
+                    })
+                })
+                .transpose()?;
+            let mut events = Vec::new();
+            let mut lines = Vec::new();
+            for (n, r) in JsonlReader::new(body) {
+                events.push(r?);
+                lines.push(n);
+            }
+            let out = store
+                .append(events, expected)
+                .map_err(|e| e.with_lines(&lines))?;
+            let accounts: BTreeSet<&str> =
+                out.events.iter().map(|e| e.account_id.as_str()).collect();
+            Query::new(store, policy)?.refresh_accounts(accounts)?;
+            Ok(
+                json!({"ok": true, "stored": out.stored(), "duplicates": out.duplicates(),
+                "events": out.events.iter().map(|e| json!({"event_id": e.event_id, "account_id": e.account_id,
+                    "version": e.version, "position": e.position, "hash": e.hash, "duplicate": e.duplicate})).collect::<Vec<_>>()}),
+            )
+        }
+        "view" | "alerts" => {
+            let req: Value = serde_json::from_slice(body)
+                .map_err(|e| Error::Usage(format!("the request is not JSON: {e}")))?;
+            let time = |field: &str| {
+                req[field]
+                    .as_str()
+                    .map(|s| crate::query::parse_time(field, s))
+                    .transpose()
+            };
+            let sel = crate::query::selection(time("as_of")?, time("known_at")?, Utc::now());
+            let q = Query::new(store, policy)?;
+            if endpoint == "view" {
+                let account = req["account"]
+                    .as_str()
+                    .ok_or_else(|| Error::Usage("view needs \"account\"".into()))?;
+                let kind = req["view"]
+                    .as_str()
+                    .and_then(ViewKind::parse)
+                    .ok_or_else(|| {
+                        Error::Usage(
+                            "view needs \"view\": coverage|stage|value|classification|economics"
+                                .into(),
+                        )
+                    })?;
+                if store.head(account)?.is_none() {
+                    return Err(Error::Usage(format!("no account {account} in the store")));
+                }
+                Ok(q.view(account, kind, &sel)?.to_json())
+            } else {
+                let doc = q.alerts(
+                    req["account"].as_str(),
+                    &sel,
+                    req["history"].as_bool().unwrap_or(false),
+                )?;
+                Ok(serde_json::to_value(doc).map_err(bus_err)?)
+            }
+        }
+        other => Err(Error::Usage(format!("unknown endpoint {other}"))),
+    }
+}
+
+/// Serves the API until the task is aborted.
+pub(super) async fn run(
+    store: Store,
+    client: async_nats::Client,
+    names: Names,
+    policy: Policy,
+    wake: Arc<Notify>,
+) -> Result<()> {
+    use async_nats::service::ServiceExt;
+    use futures_util::StreamExt;
+    let service = client
+        .service_builder()
+        .description("kamlog: key account relationship history")
+        .start("kamlog", env!("CARGO_PKG_VERSION"))
+        .await
+        .map_err(bus_err)?;
+    let group = service.group(names.api.clone());
+    let mut endpoints = Vec::new();
+    for name in ["append", "view", "alerts"] {
+        let ep = group.endpoint(name).await.map_err(bus_err)?;
+        endpoints.push(ep.map(move |r| (name, r)));
+    }
+    let mut all = futures_util::stream::select_all(endpoints);
+    while let Some((name, request)) = all.next().await {
+        let store = store.clone();
+        let policy = policy.clone();
+        let wake = wake.clone();
+        tokio::spawn(async move {
+            let headers = request.message.headers.clone();
+            let payload = request.message.payload.clone();
+            let res = tokio::task::spawn_blocking(move || {
+                handle(&store, name, headers.as_ref(), &payload, &policy)
+            })
+            .await
+            .unwrap_or_else(|e| Err(Error::Bus(format!("the request failed: {e}"))));
+            if name == "append" {
+                wake.notify_one();
+            }
+            let reply = match res {
+                Ok(v) => Ok(Bytes::from(v.to_string())),
+                // Errors are replies too, with the message in the body.
+                Err(e) => Ok(Bytes::from(
+                    json!({"ok": false, "error": e.to_string()}).to_string(),
+                )),
+            };
+            let _ = request.respond(reply).await;
+        });
+    }
+    Ok(())
+}
+
+/// A request to a running `kamlog serve` (the CLI's `--nats` mode).
+pub async fn request(
+    url: &str,
+    endpoint: &str,
+    headers: Option<HeaderMap>,
+    body: Vec<u8>,
+) -> Result<Value> {
+    let client = async_nats::ConnectOptions::new()
+        .connection_timeout(Duration::from_secs(5))
+        .request_timeout(Some(Duration::from_secs(60)))
+        .connect(url)
+        .await
+        .map_err(|e| Error::Bus(format!("cannot reach NATS at {url}: {e}")))?;
+    let subject = format!("{}.{endpoint}", Names::default().api);
+    let msg = match headers {
+        Some(h) => {
+            client
+                .request_with_headers(subject, h, Bytes::from(body))
+                .await
+        }
+        None => client.request(subject, Bytes::from(body)).await,
+    }
+    .map_err(|e| Error::Bus(format!("no answer from kamlog serve on {url}: {e}")))?;
+    serde_json::from_slice(&msg.payload)
+        .map_err(|e| Error::Bus(format!("the reply of kamlog serve is not JSON: {e}")))
+}
