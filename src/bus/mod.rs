@@ -149,7 +149,7 @@ pub async fn serve(
     if tokio::time::timeout(STOP_GRACE, publisher).await.is_err() {
         publisher_abort.abort();
     }
-    let _ = tokio::time::timeout(Duration::from_secs(1), client.flush()).await;
+    let _ = tokio::time::timeout(Duration::from_millis(500), client.flush()).await;
     store.flush()?;
     Ok(())
 }

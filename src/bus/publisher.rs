@@ -118,7 +118,13 @@ pub(super) async fn run(
         if *stop.borrow() {
             return;
         }
-        let more = match p.round().await {
+        // A round waits on NATS (up to its timeouts) and is given up at once on stop: what it
+        // leaves half done is made good by the next start's sync.
+        let round = tokio::select! {
+            r = p.round() => r,
+            _ = stop.changed() => return,
+        };
+        let more = match round {
             Ok(more) => {
                 backoff = Duration::from_millis(100);
                 more
@@ -292,11 +298,18 @@ impl Publisher {
         );
         let (generation, through) = (self.generation, self.done);
         self.pass = Some(tokio::task::spawn_blocking(move || {
-            let accounts = if full {
+            let started = Instant::now();
+            let accounts: Vec<String> = if full {
                 store.heads()?.into_iter().map(|h| h.account_id).collect()
             } else {
                 touched.clone()
             };
+            if full {
+                log(format!(
+                    "alert pass over {} accounts started",
+                    accounts.len()
+                ));
+            }
             let q = Query::new(&store, &policy)?;
             let sel = Selection::as_of(Utc::now());
             let mut pass = Pass {
@@ -325,6 +338,13 @@ impl Publisher {
                         ));
                     }
                 }
+            }
+            if full {
+                log(format!(
+                    "alert pass over {} accounts finished in {} ms",
+                    pass.asked.len(),
+                    started.elapsed().as_millis()
+                ));
             }
             Ok(pass)
         }));
