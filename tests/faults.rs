@@ -270,12 +270,7 @@ fn a_damaged_mark_is_refused() {
 /// of the file's first events, at least as many as the import reported stored, and a store
 /// that verifies and takes the rest of the file on a second import.
 fn check_after_failed_import(data: &Path, file: &Path, ids: &[String], stderr: &str, reason: &str) {
-    assert!(
-        stderr.starts_with(&format!(
-            "kamlog: storage error: the events could not be made durable: I/O error: {reason}"
-        )),
-        "{stderr}"
-    );
+    assert!(stderr.starts_with(reason), "{stderr}");
     // "(lines 1–N were stored by earlier batches; …)" when some batches were acknowledged.
     let acknowledged: u64 = stderr
         .split("lines 1–")
@@ -345,7 +340,13 @@ fn an_import_that_hits_the_file_size_limit_leaves_whole_batches() {
         stderr.contains("were stored by earlier batches"),
         "{stderr}"
     );
-    check_after_failed_import(&data, &file, &ids, &stderr, "file too large");
+    check_after_failed_import(
+        &data,
+        &file,
+        &ids,
+        &stderr,
+        "kamlog: storage error: the events could not be made durable: I/O error: file too large",
+    );
 }
 
 /// Unmounts the tmpfs when the test ends, passed or not.
@@ -356,26 +357,57 @@ impl Drop for Mount {
     }
 }
 
-#[test]
-fn an_import_onto_a_full_disk_leaves_whole_batches() {
-    let dir = tempfile::tempdir().unwrap();
-    let (file, ids) = workload(dir.path());
-    let mnt = dir.path().join("small-disk");
+/// Mounts a tmpfs of `mib` MiB at `dir/small-disk` (None where mounting is not allowed).
+fn small_disk(dir: &Path, mib: u64) -> Option<(PathBuf, Mount)> {
+    let mnt = dir.join("small-disk");
     std::fs::create_dir(&mnt).unwrap();
     let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
+        .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
         .arg(&mnt)
         .output();
     match mounted {
-        Ok(o) if o.status.success() => {}
+        Ok(o) if o.status.success() => Some((mnt.clone(), Mount(mnt))),
         other => {
             // Mounting needs root (CI runs as root on this machine kind); the file-size
-            // limit test above injects the same failure without it.
+            // limit test above injects a write failure without it.
             eprintln!("skipped: cannot mount a tmpfs here: {other:?}");
-            return;
+            None
         }
     }
-    let _guard = Mount(mnt.clone());
+}
+
+fn free_mib(path: &Path) -> u64 {
+    fs2::available_space(path).unwrap() >> 20
+}
+
+/// Fills the disk holding `dir` with 1 MiB files `fill-N` until at most `leave_mib` MiB are
+/// free (0: until a write fails); returns the files.
+fn fill(dir: &Path, leave_mib: u64) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let chunk = vec![7u8; 1 << 20];
+    for n in 0.. {
+        if leave_mib > 0 && free_mib(dir) <= leave_mib {
+            break;
+        }
+        let f = dir.join(format!("fill-{n}"));
+        let ok = std::fs::write(&f, &chunk).is_ok();
+        files.push(f);
+        if !ok {
+            break;
+        }
+    }
+    files
+}
+
+#[test]
+fn an_import_onto_a_nearly_full_disk_is_refused_between_whole_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let (file, ids) = workload(dir.path());
+    let Some((mnt, _guard)) = small_disk(dir.path(), 48) else {
+        return;
+    };
+    // Just above the low-water mark: some batches fit, then the mark is reached.
+    fill(&mnt, 19);
     let data = mnt.join("data");
     let out = kamlog(&[
         "--data",
@@ -387,7 +419,8 @@ fn an_import_onto_a_full_disk_leaves_whole_batches() {
     ]);
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    // Check a copy on the roomy disk (opening on the full one could need room itself).
+    assert!(stderr.contains("nothing was stored"), "{stderr}");
+    // Check a copy on the roomy disk.
     let copy = dir.path().join("copy");
     copy_dir(&data, &copy);
     check_after_failed_import(
@@ -395,8 +428,64 @@ fn an_import_onto_a_full_disk_leaves_whole_batches() {
         &file,
         &ids,
         &stderr,
-        "no space left on device (the disk is full)",
+        &format!(
+            "kamlog: storage error: the disk holding {} is nearly full:",
+            data.display()
+        ),
     );
+}
+
+#[test]
+fn a_full_disk_refuses_appends_reopens_and_appends_resume_once_space_is_freed() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((mnt, _guard)) = small_disk(dir.path(), 64) else {
+        return;
+    };
+    let data = mnt.join("data");
+    let store = Store::open(&data).unwrap();
+    common::append(&store, &common::base_account("acme")).unwrap();
+    let stored = store.last_position().unwrap();
+    assert!(
+        data.join("reserve").exists(),
+        "the reserve is made when there is room"
+    );
+    // The disk fills up (another program): every write fails now.
+    let fillers = fill(&mnt, 0);
+    let event = |name: &str| {
+        common::ev(
+            "acme",
+            "stakeholder_added",
+            "2024-03-01T09:00:00Z",
+            serde_json::json!({"stakeholder_id": name, "name": name, "function": "it",
+                "level": "middle", "dmu_roles": [], "influence": 2, "attitude": 0}),
+        )
+    };
+    let err = common::append(&store, &[event("s-x")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with(&format!(
+            "storage error: the disk holding {} is nearly full: 0 MiB free",
+            data.display()
+        )) && err.contains("nothing was stored"),
+        "{err}"
+    );
+    assert_eq!(store.last_position().unwrap(), stored);
+    // 16 MiB freed: the same open store takes appends again, no restart.
+    for f in &fillers[..17] {
+        std::fs::remove_file(f).unwrap();
+    }
+    common::append(&store, &[event("s-y")]).unwrap();
+    assert_eq!(store.last_position().unwrap(), stored + 1);
+    // Full again, and the store closed: it still opens (its reserve is released) and verifies.
+    fill(&mnt, 0);
+    drop(store);
+    let out = kamlog(&["--data", data.to_str().unwrap(), "verify"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("released its 8 MiB reserve"), "{stderr}");
+    let store = Store::open(&data).unwrap();
+    assert_eq!(store.last_position().unwrap(), stored + 1);
 }
 
 #[test]

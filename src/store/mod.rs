@@ -109,6 +109,7 @@ impl Store {
             ))
         })?;
         let lock = lock::DirLock::acquire(&dir)?;
+        space::before_open(&dir)?;
         let sled_dir = dir.join("sled");
         // A store with a durability mark whose sled files are gone is damaged; opening sled
         // would quietly create an empty one in their place.
@@ -168,6 +169,7 @@ impl Store {
         events: Vec<crate::event::NewEvent>,
         expected_version: Option<u64>,
     ) -> Result<AppendOutcome> {
+        space::before_append(&self.inner.dir, events.len())?;
         self.inner.writer.append(events, expected_version)
     }
 
@@ -398,4 +400,5 @@ fn open_sled(path: &Path) -> Result<sled::Db> {
 }
 
 pub(crate) mod mark;
+pub mod space;
 pub mod verify;
