@@ -63,6 +63,19 @@ enum Cmd {
         #[arg(long, default_value = "/usr/sbin/nats-server")]
         nats_server: PathBuf,
     },
+    /// The feed's lag under sustained appends: clients append one event per API request at
+    /// `rate` events/s for `secs` seconds through `kamlog serve` (in process, a nats-server
+    /// started on a free port); a subscriber notes when each event message arrives.
+    FeedLag {
+        #[arg(long, default_value_t = 1000)]
+        rate: u64,
+        #[arg(long, default_value_t = 60)]
+        secs: u64,
+        #[arg(long, default_value_t = 50)]
+        accounts: usize,
+        #[arg(long, default_value = "/usr/sbin/nats-server")]
+        nats_server: PathBuf,
+    },
     /// The history engine on one busy account (every event type, late data, retractions):
     /// each question's median time against reading the account's events once.
     History {
@@ -131,6 +144,12 @@ fn main() {
             nats_server,
         } => bus(events, samples, &nats_server),
         Cmd::View { data, events, runs } => view(&data, events, runs),
+        Cmd::FeedLag {
+            rate,
+            secs,
+            accounts,
+            nats_server,
+        } => feed_lag(rate, secs, accounts, &nats_server),
     }
 }
 
@@ -610,4 +629,129 @@ fn history(data: &Path, events: usize, runs: usize) {
         after_past,
     );
     println!("  peak RSS {:.0} MiB", peak_rss_mib());
+}
+
+/// SPEC 6 v2: the feed keeps up with sustained appends (lag under a second at 1,000/s).
+fn feed_lag(rate: u64, secs: u64, accounts: usize, nats_server: &Path) {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    let dir = std::env::temp_dir().join(format!("kamlog-feed-lag-{}", std::process::id()));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = std::process::Command::new(nats_server)
+        .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+        .arg(dir.join("js"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start nats-server");
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let url = format!("nats://127.0.0.1:{port}");
+    let store = Store::open(dir.join("data")).expect("open store");
+    let total = rate * secs;
+    // Each account's events in order, sent by its own client task.
+    let mut per_account: HashMap<String, Vec<serde_json::Value>> = HashMap::new();
+    for e in Workload::new(9, accounts, total) {
+        per_account
+            .entry(e["account_id"].as_str().unwrap().to_string())
+            .or_default()
+            .push(e);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use futures_util::StreamExt;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let serving = tokio::spawn(kamlog::bus::serve(
+            store.clone(),
+            kamlog::bus::ServeOptions::new(&url),
+            async {
+                let _ = rx.await;
+            },
+        ));
+        let client = async_nats::connect(url.as_str()).await.unwrap();
+        let mut sub = client.subscribe("kamlog.events.>").await.unwrap();
+        client.flush().await.unwrap();
+        // Until serve's API answers.
+        while client.request("kamlog_api.alerts", "{}".into()).await.is_err() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let arrived: Arc<Mutex<HashMap<String, Instant>>> = Default::default();
+        let a2 = arrived.clone();
+        let watcher = tokio::spawn(async move {
+            while let Some(m) = sub.next().await {
+                let id = m
+                    .headers
+                    .as_ref()
+                    .and_then(|h| h.get("Nats-Msg-Id"))
+                    .map(|v| v.as_str().to_string())
+                    .unwrap_or_default();
+                a2.lock().unwrap().insert(id, Instant::now());
+            }
+        });
+        let start = Instant::now();
+        let interval = Duration::from_secs_f64(per_account.len() as f64 / rate as f64);
+        let mut tasks = Vec::new();
+        for (k, (_, events)) in per_account.into_iter().enumerate() {
+            let client = client.clone();
+            tasks.push(tokio::spawn(async move {
+                // Spread the accounts' first sends over one interval.
+                let offset = interval.mul_f64(k as f64 / accounts as f64);
+                let mut acks = Vec::with_capacity(events.len());
+                for (i, e) in events.into_iter().enumerate() {
+                    let due = start + offset + interval * i as u32;
+                    tokio::time::sleep_until(due.into()).await;
+                    let reply = client
+                        .request("kamlog_api.append", format!("{e}\n").into())
+                        .await
+                        .expect("append request");
+                    let v: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
+                    assert_eq!(v["ok"], true, "{v}");
+                    acks.push((e["event_id"].as_str().unwrap().to_string(), Instant::now()));
+                }
+                acks
+            }));
+        }
+        let mut acks = Vec::new();
+        for t in tasks {
+            acks.extend(t.await.unwrap());
+        }
+        let sent_secs = start.elapsed().as_secs_f64();
+        let wait = Instant::now();
+        while arrived.lock().unwrap().len() < acks.len() && wait.elapsed() < Duration::from_secs(60) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let arrived = arrived.lock().unwrap().clone();
+        let mut lags: Vec<Duration> = acks
+            .iter()
+            .filter_map(|(id, acked)| arrived.get(id).map(|t| t.saturating_duration_since(*acked)))
+            .collect();
+        lags.sort();
+        println!(
+            "feed-lag: {} appends (one event per API request) over {sent_secs:.1} s = {:.0} appends/s acknowledged; {} of them in the stream",
+            acks.len(),
+            acks.len() as f64 / sent_secs,
+            lags.len()
+        );
+        println!(
+            "feed-lag: acknowledgement → event message at a subscriber: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            percentile(&lags, 0.5).as_secs_f64() * 1e3,
+            percentile(&lags, 0.99).as_secs_f64() * 1e3,
+            lags.last().copied().unwrap_or_default().as_secs_f64() * 1e3
+        );
+        watcher.abort();
+        let _ = tx.send(());
+        let _ = serving.await;
+    });
+    let _ = server.kill();
+    let _ = server.wait();
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -68,15 +68,30 @@ impl Message {
         }
     }
 
-    /// The stable message id: what the transition is.
-    pub fn id(&self) -> String {
-        transition_id(
+    /// The stable message id: what the transition is. When late data brings an alert back to
+    /// a state it was already published in at this very instant (raised at T, resolved at U,
+    /// then U taken back), the repeat is told apart by how many times it was published before.
+    pub fn id(&self, published: &Published) -> String {
+        let id = transition_id(
             &self.account_id,
             &self.kind,
             &self.subject,
             &self.state,
             self.at,
-        )
+        );
+        let repeats = published
+            .alerts
+            .get(&key(&self.kind, &self.subject))
+            .map_or(0, |l| {
+                l.iter()
+                    .filter(|s| s.state == self.state && s.at == self.at)
+                    .count()
+            });
+        if repeats == 0 {
+            id
+        } else {
+            crate::event::json::sha256_hex(format!("{id}\n{repeats}").as_bytes())
+        }
     }
 
     /// The message body (SPEC 6).

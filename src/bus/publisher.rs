@@ -354,10 +354,10 @@ impl Publisher {
     async fn publish_pass(&mut self, pass: Pass) -> Result<()> {
         let prefix = self.opts.names.prefix.clone();
         let mut sent = 0;
-        for (_, msgs, _) in &pass.accounts {
+        for (_, msgs, published) in &pass.accounts {
             for m in msgs {
                 let mut headers = HeaderMap::new();
-                headers.insert("Nats-Msg-Id", m.id().as_str());
+                headers.insert("Nats-Msg-Id", m.id(published).as_str());
                 headers.insert("Kamlog-Account", m.account_id.as_str());
                 headers.insert("Kamlog-Kind", m.kind.as_str());
                 self.feed
