@@ -655,12 +655,13 @@ fn feed_lag(rate: u64, secs: u64, accounts: usize, nats_server: &Path) {
     let store = Store::open(dir.join("data")).expect("open store");
     let total = rate * secs;
     // Each account's events in order, sent by its own client task.
-    let mut per_account: HashMap<String, Vec<serde_json::Value>> = HashMap::new();
-    for e in Workload::new(9, accounts, total) {
+    // Event i of the workload is due at i / rate seconds (each account's events keep their order).
+    let mut per_account: HashMap<String, Vec<(u64, serde_json::Value)>> = HashMap::new();
+    for (i, e) in Workload::new(9, accounts, total).enumerate() {
         per_account
             .entry(e["account_id"].as_str().unwrap().to_string())
             .or_default()
-            .push(e);
+            .push((i as u64, e));
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -697,24 +698,27 @@ fn feed_lag(rate: u64, secs: u64, accounts: usize, nats_server: &Path) {
             }
         });
         let start = Instant::now();
-        let interval = Duration::from_secs_f64(per_account.len() as f64 / rate as f64);
+        let interval = Duration::from_secs_f64(1.0 / rate as f64);
         let mut tasks = Vec::new();
-        for (k, (_, events)) in per_account.into_iter().enumerate() {
+        for (_, events) in per_account {
             let client = client.clone();
             tasks.push(tokio::spawn(async move {
-                // Spread the accounts' first sends over one interval.
-                let offset = interval.mul_f64(k as f64 / accounts as f64);
                 let mut acks = Vec::with_capacity(events.len());
-                for (i, e) in events.into_iter().enumerate() {
-                    let due = start + offset + interval * i as u32;
+                for (i, e) in events {
+                    let due = start + interval.mul_f64(i as f64);
                     tokio::time::sleep_until(due.into()).await;
+                    let asked = Instant::now();
                     let reply = client
                         .request("kamlog_api.append", format!("{e}\n").into())
                         .await
                         .expect("append request");
                     let v: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
                     assert_eq!(v["ok"], true, "{v}");
-                    acks.push((e["event_id"].as_str().unwrap().to_string(), Instant::now()));
+                    acks.push((
+                        e["event_id"].as_str().unwrap().to_string(),
+                        Instant::now(),
+                        asked.elapsed(),
+                    ));
                 }
                 acks
             }));
@@ -731,8 +735,17 @@ fn feed_lag(rate: u64, secs: u64, accounts: usize, nats_server: &Path) {
         let arrived = arrived.lock().unwrap().clone();
         let mut lags: Vec<Duration> = acks
             .iter()
-            .filter_map(|(id, acked)| arrived.get(id).map(|t| t.saturating_duration_since(*acked)))
+            .filter_map(|(id, acked, _)| {
+                arrived.get(id).map(|t| t.saturating_duration_since(*acked))
+            })
             .collect();
+        let mut latency: Vec<Duration> = acks.iter().map(|a| a.2).collect();
+        latency.sort();
+        println!(
+            "feed-lag: append request → reply: p50 {:.1} ms, p99 {:.1} ms",
+            percentile(&latency, 0.5).as_secs_f64() * 1e3,
+            percentile(&latency, 0.99).as_secs_f64() * 1e3
+        );
         lags.sort();
         println!(
             "feed-lag: {} appends (one event per API request) over {sent_secs:.1} s = {:.0} appends/s acknowledged; {} of them in the stream",

@@ -6,6 +6,7 @@ use crate::error::Result;
 use async_nats::jetstream::{self, stream};
 use bytes::Bytes;
 
+#[derive(Clone)]
 pub struct Views {
     kv: jetstream::kv::Store,
 }

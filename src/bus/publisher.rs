@@ -381,10 +381,19 @@ impl Publisher {
             }
             set_meta(&self.store, "alerts_through", self.feed.last_seq())?;
         }
+        // The views go to the bucket beside the stream, concurrently, so that the events that
+        // keep arriving are not held up by them; a failed put is logged (the next pass of the
+        // account puts it again).
         if let Some(v) = &self.views {
-            for (key, value) in pass.views {
-                v.put(key, value).await?;
-            }
+            let v = v.clone();
+            tokio::spawn(async move {
+                let puts = pass.views.into_iter().map(|(key, value)| v.put(key, value));
+                for r in futures_util::future::join_all(puts).await {
+                    if let Err(e) = r {
+                        log(format!("a view was not put in the bucket: {e}"));
+                    }
+                }
+            });
         }
         Ok(())
     }
