@@ -310,6 +310,16 @@ async fn request_reply_append_view_and_a_malformed_batch() {
         reply["error"],
         json!("concurrency conflict on account initech: expected version 3, but it is at 13")
     );
+    // A request over the batch limit is refused before it is parsed: nothing stored.
+    let body = "{}\n".repeat(100_001);
+    let reply = bus::request(&nats.url(), "append", None, body.into_bytes())
+        .await
+        .unwrap();
+    assert_eq!(
+        reply["error"],
+        json!("the request holds 100001 lines; one append takes at most 100000 events: send it in parts (or use import)")
+    );
+    assert_eq!(store.last_position().unwrap(), 13);
     stop.send(()).unwrap();
     h.await.unwrap();
 }

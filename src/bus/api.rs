@@ -32,8 +32,9 @@ fn bounded(body: &[u8]) -> Result<()> {
             body.len()
         )));
     }
-    let lines = body.iter().filter(|b| **b == b'\n').count() + 1;
-    if lines > MAX_BATCH_EVENTS + 1 {
+    let lines = body.iter().filter(|b| **b == b'\n').count()
+        + usize::from(body.last().is_some_and(|b| *b != b'\n'));
+    if lines > MAX_BATCH_EVENTS {
         return Err(Error::Usage(format!(
             "the request holds {lines} lines; one append takes at most {MAX_BATCH_EVENTS} events: send it in parts (or use import)"
         )));
