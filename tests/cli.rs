@@ -268,3 +268,166 @@ fn verify_names_a_missing_position() {
         "kamlog: verify failed at position 33: missing (the log ends at position 32, but account northwind has its head at position 40)\n"
     );
 }
+
+#[test]
+fn a_command_that_only_reads_never_creates_a_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("typo");
+    for args in [
+        &["alerts"][..],
+        &["accounts"],
+        &["export"],
+        &["log", "acme"],
+        &["view", "acme", "stage"],
+        &["verify"],
+        &["rebuild"],
+    ] {
+        let o = kamlog(&data, args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        assert_eq!(
+            stderr(&o),
+            format!(
+                "kamlog: no store at {}: a store is made by the first `append` or `import`; give --data DIR (or set KAMLOG_DATA) to use another\n",
+                data.display()
+            ),
+            "{args:?}"
+        );
+        assert!(!data.exists(), "{args:?} created {}", data.display());
+    }
+}
+
+#[test]
+fn exporting_an_unknown_account_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    assert_eq!(kamlog(&data, &["import", REPLAY]).status.code(), Some(0));
+    let o = kamlog(&data, &["export", "--account", "nosuch"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stderr(&o), "kamlog: no account nosuch in the store\n");
+    assert!(o.stdout.is_empty());
+}
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    // Far more output than a pipe buffers, so the writer meets the closed pipe.
+    let file = dir.path().join("w.jsonl");
+    let lines: Vec<String> = kamlog::workload::Workload::new(3, 4, 3000)
+        .map(|v| v.to_string())
+        .collect();
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    assert_eq!(
+        kamlog(&data, &["import", file.to_str().unwrap()])
+            .status
+            .code(),
+        Some(0)
+    );
+    let o = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "'{}' --data '{}' export | head -c 10 >/dev/null; echo ${{PIPESTATUS[0]}}",
+            env!("CARGO_BIN_EXE_kamlog"),
+            data.display()
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(stderr(&o), "", "no panic message, no error");
+    // Ended by SIGPIPE (128 + 13), as a Unix filter is; not a panic (101).
+    assert_eq!(stdout(&o), "141\n");
+}
+
+#[test]
+fn verify_checks_an_export_without_a_store_and_prints_the_chain_heads() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let file = dir.path().join("w.jsonl");
+    let lines: Vec<String> = kamlog::workload::Workload::new(5, 2, 300)
+        .map(|v| v.to_string())
+        .collect();
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    assert_eq!(
+        kamlog(&data, &["import", file.to_str().unwrap()])
+            .status
+            .code(),
+        Some(0)
+    );
+    let whole = dir.path().join("whole.jsonl");
+    std::fs::write(&whole, kamlog(&data, &["export"]).stdout).unwrap();
+    let exported: Vec<Value> = std::fs::read_to_string(&whole)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // The heads, from the file: each account's last event.
+    let mut heads = std::collections::BTreeMap::new();
+    for e in &exported {
+        heads.insert(
+            e["account_id"].as_str().unwrap().to_string(),
+            (
+                e["version"].as_u64().unwrap(),
+                e["hash"].as_str().unwrap().to_string(),
+            ),
+        );
+    }
+    assert_eq!(heads.len(), 2);
+    let nobody = dir.path().join("no-store-here");
+    let o = kamlog(&nobody, &["verify", whole.to_str().unwrap(), "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!nobody.exists());
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["ok"], json!(true));
+    assert_eq!(v["events"], json!(300));
+    let got: Vec<(String, u64, String)> = v["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["account_id"].as_str().unwrap().to_string(),
+                a["version"].as_u64().unwrap(),
+                a["hash"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, u64, String)> = heads
+        .iter()
+        .map(|(a, (v, h))| (a.clone(), *v, h.clone()))
+        .collect();
+    assert_eq!(got, want);
+    // One account's export checks out on its own.
+    let (one, (version, hash)) = heads.iter().next().unwrap();
+    let part = dir.path().join("one.jsonl");
+    std::fs::write(&part, kamlog(&data, &["export", "--account", one]).stdout).unwrap();
+    let o = kamlog(&nobody, &["verify", part.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains(&format!("{one:<24} {version:>8}  {hash}")),
+        "{}",
+        stdout(&o)
+    );
+    // Altered: a changed value breaks that line's hash.
+    let mut altered = exported.clone();
+    altered[9]["occurred_at"] = json!("2001-01-01T00:00:00Z");
+    let bad = dir.path().join("bad.jsonl");
+    let text: Vec<String> = altered.iter().map(|e| e.to_string()).collect();
+    std::fs::write(&bad, text.join("\n")).unwrap();
+    let o = kamlog(&nobody, &["verify", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).starts_with(&format!(
+            "kamlog: verify failed at line 10 of {}: event {}: hash mismatch",
+            bad.display(),
+            exported[9]["event_id"].as_str().unwrap()
+        )),
+        "{}",
+        stderr(&o)
+    );
+    // A line dropped from the middle of the whole export: a version gap in its account.
+    let mut dropped: Vec<String> = exported.iter().map(|e| e.to_string()).collect();
+    dropped.remove(150);
+    std::fs::write(&bad, dropped.join("\n")).unwrap();
+    let o = kamlog(&nobody, &["verify", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("follows version"), "{}", stderr(&o));
+}

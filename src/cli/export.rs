@@ -25,6 +25,9 @@ fn write_all(
 ) -> Result<i32, Error> {
     match account {
         Some(a) => {
+            if store.head(a)?.is_none() {
+                return Err(Error::Io(format!("no account {a} in the store")));
+            }
             for p in store.account_positions(a)? {
                 let bytes = store
                     .raw_at(p)?

@@ -98,8 +98,12 @@ pub enum Command {
         #[arg(long)]
         known_at: Option<String>,
     },
-    /// Recheck every hash, version and position; report the first break.
-    Verify,
+    /// Recheck every hash, version and position of the store and report the first break; or,
+    /// given an exported JSONL file, check it without a store and print each account's chain head.
+    Verify {
+        /// An export (`kamlog export`, whole or `--account`) to check instead of the store.
+        file: Option<PathBuf>,
+    },
     /// Accounts with version, stage, quadrant and open alert count.
     Accounts,
     /// One view of an account: coverage, stage, value, classification or economics.
@@ -165,6 +169,9 @@ pub fn main() -> i32 {
 }
 
 fn run(cli: Cli) -> Result<i32, Error> {
+    if !matches!(cli.command, Command::Serve { .. }) {
+        ends_quietly_on_a_closed_pipe();
+    }
     let json = cli.json;
     let policy = match &cli.policy {
         Some(p) => crate::view::Policy::from_file(p).map_err(Error::Usage)?,
@@ -210,7 +217,7 @@ fn run(cli: Cli) -> Result<i32, Error> {
             append::import(&store, &policy, &file, batch_size, expected_version, json)
         }
         Command::Export { account } => {
-            let store = Store::open(&cli.data)?;
+            let store = existing(&cli.data, false)?;
             export::run(&store, account.as_deref())
         }
         Command::Log {
@@ -222,7 +229,7 @@ fn run(cli: Cli) -> Result<i32, Error> {
             until,
             known_at,
         } => {
-            let store = Store::open(&cli.data)?;
+            let store = existing(&cli.data, false)?;
             let q = Query::new(&store, &policy)?;
             let sel = view::selection(None, known_at.as_deref())?;
             let time =
@@ -237,7 +244,7 @@ fn run(cli: Cli) -> Result<i32, Error> {
             log::run(&q, &account, sel, &filter, json)
         }
         Command::Accounts => {
-            let store = Store::open(&cli.data)?;
+            let store = existing(&cli.data, false)?;
             accounts::run(&Query::new(&store, &policy)?, json)
         }
         Command::View {
@@ -248,7 +255,7 @@ fn run(cli: Cli) -> Result<i32, Error> {
         } => {
             let sel = view::selection(as_of.as_deref(), known_at.as_deref())?;
             let kind = view::kind(&kind)?;
-            let store = Store::open(&cli.data)?;
+            let store = existing(&cli.data, false)?;
             view::run(&Query::new(&store, &policy)?, &account, kind, sel, json)
         }
         Command::Alerts {
@@ -258,7 +265,7 @@ fn run(cli: Cli) -> Result<i32, Error> {
             history,
         } => {
             let sel = view::selection(as_of.as_deref(), known_at.as_deref())?;
-            let store = Store::open(&cli.data)?;
+            let store = existing(&cli.data, false)?;
             alerts::run(
                 &Query::new(&store, &policy)?,
                 account.as_deref(),
@@ -269,7 +276,7 @@ fn run(cli: Cli) -> Result<i32, Error> {
         }
         Command::Replay { dir } => replay::run(&dir, &policy, json),
         Command::Rebuild => {
-            let store = Store::open(&cli.data)?;
+            let store = existing(&cli.data, false)?;
             let n = Query::new(&store, &policy)?.rebuild_all()?;
             if json {
                 println!("{}", serde_json::json!({"accounts": n}));
@@ -278,10 +285,26 @@ fn run(cli: Cli) -> Result<i32, Error> {
             }
             Ok(0)
         }
-        Command::Verify => {
-            let store = Store::open_for_verify(&cli.data)?;
+        Command::Verify { file: Some(file) } => verify::run_file(&file, json),
+        Command::Verify { file: None } => {
+            let store = existing(&cli.data, true)?;
             verify::run(&store, json)
         }
+    }
+}
+
+/// Opens the store of a command that only reads: it never creates one (SPEC 7 v2).
+fn existing(data: &std::path::Path, for_verify: bool) -> Result<Store, Error> {
+    if !Store::exists(data) {
+        return Err(Error::Io(format!(
+            "no store at {}: a store is made by the first `append` or `import`; give --data DIR (or set KAMLOG_DATA) to use another",
+            data.display()
+        )));
+    }
+    if for_verify {
+        Store::open_for_verify(data)
+    } else {
+        Store::open(data)
     }
 }
 
@@ -362,4 +385,15 @@ fn remote(url: &str, command: Command, json: bool) -> Result<i32, Error> {
         );
     }
     Ok(0)
+}
+
+/// `kamlog … | head -3`: the reader closing the pipe ends the program quietly, as for any Unix
+/// filter, instead of a panic in `println!` (Rust ignores SIGPIPE by default). Not for `serve`,
+/// whose log going nowhere must not stop it.
+fn ends_quietly_on_a_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of one signal before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }

@@ -30,3 +30,41 @@ pub fn run(store: &Store, json: bool) -> Result<i32, Error> {
         }
     }
 }
+
+/// `kamlog verify FILE.jsonl`: checks an export without a store.
+pub fn run_file(path: &std::path::Path, json: bool) -> Result<i32, Error> {
+    let input = crate::import::open(path)?;
+    let r = crate::store::verify_export::verify_export(input, &path.display().to_string())?;
+    if json {
+        let v = serde_json::json!({
+            "ok": r.first_break.is_none(),
+            "events": r.events,
+            "accounts": r.heads.iter().map(|(a, (v, h))| serde_json::json!({"account_id": a, "version": v, "hash": h})).collect::<Vec<_>>(),
+            "first_break": r.first_break.as_ref().map(|(line, problem)| serde_json::json!({"line": line, "problem": problem})),
+        });
+        println!("{v}");
+    }
+    match &r.first_break {
+        None => {
+            if !json {
+                println!(
+                    "ok: {} events in {} accounts; every hash, prev_hash link and version checks out",
+                    r.events,
+                    r.heads.len()
+                );
+                println!("{:<24} {:>8}  chain head (hash)", "account", "version");
+                for (a, (v, h)) in &r.heads {
+                    println!("{a:<24} {v:>8}  {h}");
+                }
+            }
+            Ok(0)
+        }
+        Some((line, problem)) => {
+            eprintln!(
+                "kamlog: verify failed at line {line} of {}: {problem}",
+                path.display()
+            );
+            Ok(1)
+        }
+    }
+}

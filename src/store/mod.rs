@@ -93,6 +93,13 @@ impl Store {
         Store::open_with(dir.as_ref(), true)
     }
 
+    /// Whether `dir` holds a store (its sled files, or the durability mark of one whose files
+    /// are gone, which opening then reports as damaged).
+    pub fn exists(dir: impl AsRef<Path>) -> bool {
+        let dir = dir.as_ref();
+        dir.join("sled").join("db").exists() || dir.join(mark::FILE).exists()
+    }
+
     /// Opens the store for [`Store::verify`], which compares the log with the durability mark
     /// itself, after its own checks, so as to name the first break exactly. A store opened
     /// this way never rewrites the mark.
@@ -402,3 +409,4 @@ fn open_sled(path: &Path) -> Result<sled::Db> {
 pub(crate) mod mark;
 pub mod space;
 pub mod verify;
+pub mod verify_export;

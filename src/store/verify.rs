@@ -209,39 +209,18 @@ fn check_event(
     let Some(Value::String(hash)) = env.remove("hash") else {
         return Ok(brk(position, "the stored envelope has no hash"));
     };
-    let computed = envelope_hash(&env);
-    if computed != hash {
-        return Ok(brk(
-            position,
-            format!("hash mismatch: stored {hash}, computed {computed} (the event was altered)"),
-        ));
-    }
     if env.get("position").and_then(Value::as_u64) != Some(position) {
         return Ok(brk(
             position,
             "the envelope's position field differs from its place in the log",
         ));
     }
+    if let Err(problem) = check_link(&env, &hash, &seen.heads) {
+        return Ok(brk(position, problem));
+    }
     let account = env.get("account_id").and_then(Value::as_str).unwrap_or("");
     let event_id = env.get("event_id").and_then(Value::as_str).unwrap_or("");
     let version = env.get("version").and_then(Value::as_u64).unwrap_or(0);
-    let prev = env.get("prev_hash").and_then(Value::as_str).unwrap_or("");
-    let (last_version, last_hash) = seen
-        .heads
-        .get(account)
-        .cloned()
-        .unwrap_or((0, GENESIS.to_string()));
-    if version != last_version + 1 {
-        return Ok(brk(
-            position,
-            format!("account {account}: version {version} follows version {last_version}"),
-        ));
-    }
-    if prev != last_hash {
-        return Ok(brk(position, format!(
-            "account {account} version {version}: prev_hash does not match the previous event's hash"
-        )));
-    }
     if indexed_id != id_bytes(event_id).to_be_bytes() {
         return Ok(brk(
             position,
@@ -254,4 +233,38 @@ fn check_event(
         .or_default()
         .push(position);
     Ok(None)
+}
+
+/// One link of an account's hash chain: the envelope (without `hash`) hashes to `hash`, its
+/// version follows the account's last one, and its `prev_hash` is that event's hash. `heads`
+/// holds each account's last (version, hash) seen.
+pub(crate) fn check_link(
+    env: &serde_json::Map<String, Value>,
+    hash: &str,
+    heads: &HashMap<String, (u64, String)>,
+) -> std::result::Result<(), String> {
+    let computed = envelope_hash(env);
+    if computed != hash {
+        return Err(format!(
+            "hash mismatch: stored {hash}, computed {computed} (the event was altered)"
+        ));
+    }
+    let account = env.get("account_id").and_then(Value::as_str).unwrap_or("");
+    let version = env.get("version").and_then(Value::as_u64).unwrap_or(0);
+    let prev = env.get("prev_hash").and_then(Value::as_str).unwrap_or("");
+    let (last_version, last_hash) = heads
+        .get(account)
+        .cloned()
+        .unwrap_or((0, GENESIS.to_string()));
+    if version != last_version + 1 {
+        return Err(format!(
+            "account {account}: version {version} follows version {last_version}"
+        ));
+    }
+    if prev != last_hash {
+        return Err(format!(
+            "account {account} version {version}: prev_hash does not match the previous event's hash"
+        ));
+    }
+    Ok(())
 }
