@@ -310,6 +310,35 @@ async fn request_reply_append_view_and_a_malformed_batch() {
         reply["error"],
         json!("concurrency conflict on account initech: expected version 3, but it is at 13")
     );
+    // On the wire a failure carries the standard service error headers, and counts in the
+    // service's statistics.
+    let nc = async_nats::connect(nats.url()).await.unwrap();
+    let raw = nc
+        .request(
+            format!("{}.append", bus::API_PREFIX),
+            format!("{good}\n{bad}\n").into(),
+        )
+        .await
+        .unwrap();
+    let headers = raw.headers.expect("error headers");
+    assert_eq!(
+        headers.get("Nats-Service-Error-Code").unwrap().as_str(),
+        "400"
+    );
+    assert!(headers
+        .get("Nats-Service-Error")
+        .unwrap()
+        .as_str()
+        .starts_with("line 2, event "));
+    let stats = nc.request("$SRV.STATS.kamlog", "".into()).await.unwrap();
+    let stats: Value = serde_json::from_slice(&stats.payload).unwrap();
+    let append = stats["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["subject"] == format!("{}.append", bus::API_PREFIX))
+        .unwrap_or_else(|| panic!("{stats}"));
+    assert_eq!(append["num_errors"], json!(3), "{stats}");
     // A request over the batch limit is refused before it is parsed: nothing stored.
     let body = "{}\n".repeat(100_001);
     let reply = bus::request(&nats.url(), "append", None, body.into_bytes())
@@ -322,4 +351,81 @@ async fn request_reply_append_view_and_a_malformed_batch() {
     assert_eq!(store.last_position().unwrap(), 13);
     stop.send(()).unwrap();
     h.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prefix_names_the_subjects_the_stream_the_bucket_and_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = Nats::start_on(free_port(), &dir.path().join("js"));
+    let store = Store::open(dir.path().join("data")).unwrap();
+    let names = bus::Names::new("acme");
+    let mut opts = ServeOptions::new(&nats.url());
+    opts.names = names.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let h = tokio::spawn(bus::serve(store.clone(), opts, async {
+        let _ = rx.await;
+    }));
+    let body = jsonl(&base_account("globex")).into_bytes();
+    let start = Instant::now();
+    let reply = loop {
+        match bus::request_to(&nats.url(), &names, "append", None, body.clone()).await {
+            Ok(r) => break r,
+            Err(e) if start.elapsed() < Duration::from_secs(20) => {
+                eprintln!("waiting for serve: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(reply["ok"], json!(true), "{reply}");
+    let js = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let start = Instant::now();
+    let mut subjects = Vec::new();
+    while subjects.len() < 4 && start.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if let Ok(s) = js.get_stream("ACME").await {
+            subjects.clear();
+            for seq in 1..=8 {
+                if let Ok(m) = s.get_raw_message(seq).await {
+                    if m.subject.starts_with("acme.events.") {
+                        subjects.push(m.subject.to_string());
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(
+        subjects,
+        [
+            "acme.events.globex.account_opened",
+            "acme.events.globex.team_member_assigned",
+            "acme.events.globex.stakeholder_added",
+            "acme.events.globex.stakeholder_added"
+        ]
+    );
+    assert!(
+        js.get_stream(bus::STREAM).await.is_err(),
+        "no KAMLOG stream"
+    );
+    // The views bucket is named from the prefix too (put after the alert pass).
+    let start = Instant::now();
+    let kv = loop {
+        if let Ok(kv) = js.get_key_value("acme_views").await {
+            if kv.get("globex.coverage").await.ok().flatten().is_some() {
+                break kv;
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no acme_views entry"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    drop(kv);
+    // The default API names answer nothing here.
+    assert!(bus::request(&nats.url(), "view", None, b"{}".to_vec())
+        .await
+        .is_err());
+    tx.send(()).unwrap();
+    h.await.unwrap().unwrap();
 }

@@ -119,6 +119,20 @@ fn handle(
     }
 }
 
+/// The `Nats-Service-Error-Code` of a failure (HTTP-like): 400 a rejected or malformed
+/// request, 404 an unknown account, 409 an expected-version conflict, 503 a store held
+/// elsewhere, 500 a storage or bus failure.
+pub fn error_code(e: &Error) -> usize {
+    match e {
+        Error::Rejected { .. } => 400,
+        Error::Usage(m) if m.starts_with("no account ") => 404,
+        Error::Usage(_) => 400,
+        Error::VersionConflict { .. } => 409,
+        Error::InUse(_) => 503,
+        Error::Storage(_) | Error::Corrupt(_) | Error::Io(_) | Error::Bus(_) => 500,
+    }
+}
+
 /// Serves the API until the task is aborted.
 pub(super) async fn run(
     store: Store,
@@ -159,10 +173,12 @@ pub(super) async fn run(
             }
             let reply = match res {
                 Ok(v) => Ok(Bytes::from(v.to_string())),
-                // Errors are replies too, with the message in the body.
-                Err(e) => Ok(Bytes::from(
-                    json!({"ok": false, "error": e.to_string()}).to_string(),
-                )),
+                // A failure sets the standard Nats-Service-Error and -Code headers (and counts
+                // in `$SRV.STATS`).
+                Err(e) => Err(async_nats::service::error::Error {
+                    code: error_code(&e),
+                    status: e.to_string().replace(['\r', '\n'], " "),
+                }),
             };
             let _ = request.respond(reply).await;
         });
@@ -170,9 +186,21 @@ pub(super) async fn run(
     Ok(())
 }
 
-/// A request to a running `kamlog serve` (the CLI's `--nats` mode).
+/// A request to a running `kamlog serve` with the default names (the CLI's `--nats` mode).
 pub async fn request(
     url: &str,
+    endpoint: &str,
+    headers: Option<HeaderMap>,
+    body: Vec<u8>,
+) -> Result<Value> {
+    request_to(url, &Names::default(), endpoint, headers, body).await
+}
+
+/// A request to a running `kamlog serve` whose names derive from a `--nats-prefix`. A failure
+/// (the `Nats-Service-Error` headers) comes back as `{"ok": false, "error", "code"}`.
+pub async fn request_to(
+    url: &str,
+    names: &Names,
     endpoint: &str,
     headers: Option<HeaderMap>,
     body: Vec<u8>,
@@ -183,7 +211,7 @@ pub async fn request(
         .connect(url)
         .await
         .map_err(|e| Error::Bus(format!("cannot reach NATS at {url}: {e}")))?;
-    let subject = format!("{}.{endpoint}", Names::default().api);
+    let subject = format!("{}.{endpoint}", names.api);
     let msg = match headers {
         Some(h) => {
             client
@@ -193,6 +221,18 @@ pub async fn request(
         None => client.request(subject, Bytes::from(body)).await,
     }
     .map_err(|e| Error::Bus(format!("no answer from kamlog serve on {url}: {e}")))?;
+    if let Some(status) = msg
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(async_nats::service::NATS_SERVICE_ERROR))
+    {
+        let code = msg
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(async_nats::service::NATS_SERVICE_ERROR_CODE))
+            .and_then(|c| c.as_str().parse::<u64>().ok());
+        return Ok(json!({"ok": false, "error": status.as_str(), "code": code}));
+    }
     serde_json::from_slice(&msg.payload)
         .map_err(|e| Error::Bus(format!("the reply of kamlog serve is not JSON: {e}")))
 }

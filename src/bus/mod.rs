@@ -23,7 +23,7 @@ mod kv;
 mod publisher;
 
 pub use alerts::transition_id;
-pub use api::{request, MAX_REQUEST_BYTES};
+pub use api::{error_code, request, request_to, MAX_REQUEST_BYTES};
 pub use feed::StreamEnd;
 pub use publisher::checkpoint;
 

@@ -45,6 +45,11 @@ pub struct Cli {
     /// (append, view and alerts); for `serve`, the NATS server to publish to.
     #[arg(long, global = true)]
     pub nats: Option<String>,
+    /// The prefix of the feed's subjects (`<prefix>.events.…`), from which the stream
+    /// (upper case), the views bucket (`<prefix>_views`) and the API (`<prefix>_api`) are
+    /// named: several stores can share one NATS system.
+    #[arg(long, global = true, default_value = "kamlog", value_parser = nats_prefix)]
+    pub nats_prefix: String,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -179,7 +184,7 @@ fn run(cli: Cli) -> Result<i32, Error> {
     };
     if let Some(url) = cli.nats.clone() {
         if !matches!(cli.command, Command::Serve { .. }) {
-            return remote(&url, cli.command, json);
+            return remote(&url, &cli.nats_prefix, cli.command, json);
         }
     }
     match cli.command {
@@ -190,6 +195,7 @@ fn run(cli: Cli) -> Result<i32, Error> {
                 .ok_or_else(|| Error::Usage("serve needs --nats URL".into()))?;
             let store = Store::open(&cli.data)?;
             let mut opts = crate::bus::ServeOptions::new(&url);
+            opts.names = crate::bus::Names::new(&cli.nats_prefix);
             opts.tick = std::time::Duration::from_secs(tick.max(1));
             opts.policy = policy;
             let rt = tokio::runtime::Runtime::new().map_err(|e| Error::Io(e.to_string()))?;
@@ -338,7 +344,7 @@ async fn shutdown_signal() {
 }
 
 /// The `--nats` mode: the command is sent to a running `kamlog serve`.
-fn remote(url: &str, command: Command, json: bool) -> Result<i32, Error> {
+fn remote(url: &str, prefix: &str, command: Command, json: bool) -> Result<i32, Error> {
     let rt = tokio::runtime::Runtime::new().map_err(|e| Error::Io(e.to_string()))?;
     let (endpoint, headers, body) = match command {
         Command::Append { file, expected_version } => {
@@ -368,7 +374,8 @@ fn remote(url: &str, command: Command, json: bool) -> Result<i32, Error> {
         ),
         _ => return Err(Error::Usage("with --nats only append, view and alerts are available; run the rest against --data".into())),
     };
-    let reply = rt.block_on(crate::bus::request(url, endpoint, headers, body))?;
+    let names = crate::bus::Names::new(prefix);
+    let reply = rt.block_on(crate::bus::request_to(url, &names, endpoint, headers, body))?;
     if reply.get("ok") == Some(&serde_json::Value::Bool(false)) {
         let msg = reply["error"]
             .as_str()
@@ -395,5 +402,20 @@ fn ends_quietly_on_a_closed_pipe() {
     // SAFETY: restoring the default disposition of one signal before any thread is started.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// A `--nats-prefix`: one NATS subject token (letters, digits, `_` and `-`).
+fn nats_prefix(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 32
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "{s:?} is not a subject token: use 1–32 letters, digits, _ or -"
+        ))
     }
 }
