@@ -31,6 +31,7 @@
 pub mod alert;
 pub mod bus;
 pub mod cli;
+pub mod command;
 pub mod error;
 pub mod event;
 pub mod history;

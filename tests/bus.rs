@@ -323,7 +323,7 @@ async fn request_reply_append_view_and_a_malformed_batch() {
     let headers = raw.headers.expect("error headers");
     assert_eq!(
         headers.get("Nats-Service-Error-Code").unwrap().as_str(),
-        "400"
+        "422"
     );
     assert!(headers
         .get("Nats-Service-Error")

@@ -1,13 +1,19 @@
 //! The request/reply API of `kamlog serve` (the async-nats `service` API, discoverable by
-//! `nats micro`): service `kamlog` with endpoints `<prefix>_api.append` (a JSONL body, optional
-//! header `Kamlog-Expected-Version`), `<prefix>_api.view` and `<prefix>_api.alerts` (JSON
-//! bodies), and the client side used by the CLI's `--nats` mode.
+//! `nats micro`), and its client side (the CLI's `--nats` mode). Service `kamlog`:
+//! - every command of SPEC 7 on a store, `<prefix>_api.read.<command>` for those that only
+//!   read and `<prefix>_api.write.<command>` for those that change the store (SPEC 6 v2), with
+//!   a [`Call`] body (`{"command", …its arguments, "json"}`) and a [`Reply`] answer (`exit`,
+//!   `stdout`, `stderr`): exactly what the CLI prints on `--data`, run by the same code;
+//! - the typed endpoints of SPEC 6 v1, kept for programs: `<prefix>_api.append` (a JSONL body,
+//!   optional header `Kamlog-Expected-Version`), `<prefix>_api.view` and `<prefix>_api.alerts`
+//!   (JSON bodies, JSON documents back).
 //!
 //! Every request is answered on a blocking thread, so a long view or a large append never
 //! stalls the runtime that runs the publisher and the other requests. A request is bounded
 //! before it is parsed: at most [`MAX_REQUEST_BYTES`] and [`MAX_BATCH_EVENTS`] lines.
 
 use super::{bus_err, Names};
+use crate::command::{Call, Reply, Request};
 use crate::error::{Error, Result};
 use crate::event::jsonl::JsonlReader;
 use crate::query::Query;
@@ -119,18 +125,50 @@ fn handle(
     }
 }
 
-/// The `Nats-Service-Error-Code` of a failure (HTTP-like): 400 a rejected or malformed
-/// request, 404 an unknown account, 409 an expected-version conflict, 503 a store held
+/// The `Nats-Service-Error-Code` of a failure (HTTP-like): 400 a malformed request or bad
+/// arguments (a usage error), 422 events rejected by a rule, 404 an unknown account, 409 an expected-version conflict, 503 a store held
 /// elsewhere, 500 a storage or bus failure.
 pub fn error_code(e: &Error) -> usize {
     match e {
-        Error::Rejected { .. } => 400,
+        Error::Rejected { .. } => 422,
         Error::Usage(m) if m.starts_with("no account ") => 404,
         Error::Usage(_) => 400,
         Error::VersionConflict { .. } => 409,
         Error::InUse(_) => 503,
         Error::Storage(_) | Error::Corrupt(_) | Error::Io(_) | Error::Bus(_) => 500,
     }
+}
+
+/// Whether the command of this name changes the store.
+fn is_write(name: &str) -> bool {
+    name == "append"
+}
+
+/// The internal tag of a command endpoint: `read:<command>` or `write:<command>`.
+fn command_endpoint(access: &'static str, name: &'static str) -> &'static str {
+    // A small fixed set: leaked once per endpoint at start.
+    Box::leak(format!("{access}:{name}").into_boxed_str())
+}
+
+/// Runs a command of the CLI for a `--nats` client: the same code as on `--data`.
+fn run_command(
+    store: &Store,
+    access: &str,
+    command: &str,
+    body: &[u8],
+    policy: &Policy,
+) -> Result<Value> {
+    bounded(body)?;
+    let call: Call = serde_json::from_slice(body)
+        .map_err(|e| Error::Usage(format!("the request is not a {command} call: {e}")))?;
+    if call.request.name() != command || call.request.writes() != (access == "write") {
+        return Err(Error::Usage(format!(
+            "a {} request sent to the {access}.{command} endpoint",
+            call.request.name()
+        )));
+    }
+    let reply = crate::command::capture(store, policy, &call.request, call.json)?;
+    serde_json::to_value(reply).map_err(bus_err)
 }
 
 /// Serves the API until the task is aborted.
@@ -153,7 +191,17 @@ pub(super) async fn run(
     let mut endpoints = Vec::new();
     for name in ["append", "view", "alerts"] {
         let ep = group.endpoint(name).await.map_err(bus_err)?;
-        endpoints.push(ep.map(move |r| (name, r)));
+        endpoints.push(ep.map(move |r| (name, r)).boxed());
+    }
+    for (access, writes) in [("read", false), ("write", true)] {
+        let g = service.group(format!("{}.{access}", names.api));
+        for name in Request::NAMES {
+            if is_write(name) == writes {
+                let ep = g.endpoint(name).await.map_err(bus_err)?;
+                let tag: &'static str = if writes { "write" } else { "read" };
+                endpoints.push(ep.map(move |r| (command_endpoint(tag, name), r)).boxed());
+            }
+        }
     }
     let mut all = futures_util::stream::select_all(endpoints);
     while let Some((name, request)) = all.next().await {
@@ -163,12 +211,13 @@ pub(super) async fn run(
         tokio::spawn(async move {
             let headers = request.message.headers.clone();
             let payload = request.message.payload.clone();
-            let res = tokio::task::spawn_blocking(move || {
-                handle(&store, name, headers.as_ref(), &payload, &policy)
+            let res = tokio::task::spawn_blocking(move || match name.split_once(':') {
+                Some((access, command)) => run_command(&store, access, command, &payload, &policy),
+                None => handle(&store, name, headers.as_ref(), &payload, &policy),
             })
             .await
             .unwrap_or_else(|e| Err(Error::Bus(format!("the request failed: {e}"))));
-            if name == "append" {
+            if name == "append" || name == "write:append" {
                 wake.notify_one();
             }
             let reply = match res {
@@ -184,6 +233,35 @@ pub(super) async fn run(
         });
     }
     Ok(())
+}
+
+/// Runs a command through a running `kamlog serve`: what it printed and its exit status. A
+/// failure comes back as the error it was (a usage error stays one).
+pub async fn call(url: &str, names: &Names, call: &Call) -> Result<Reply> {
+    let access = if call.request.writes() {
+        "write"
+    } else {
+        "read"
+    };
+    let endpoint = format!("{access}.{}", call.request.name());
+    let body = serde_json::to_vec(call).map_err(bus_err)?;
+    let v = request_to(url, names, &endpoint, None, body).await?;
+    if v["ok"] == Value::Bool(false) {
+        let msg = v["error"]
+            .as_str()
+            .unwrap_or("the request failed")
+            .to_string();
+        return Err(if v["code"] == json!(400) {
+            Error::Usage(msg)
+        } else {
+            Error::Bus(msg)
+        });
+    }
+    serde_json::from_value(v).map_err(|e| {
+        Error::Bus(format!(
+            "the reply of kamlog serve is not a command's output: {e}"
+        ))
+    })
 }
 
 /// A request to a running `kamlog serve` with the default names (the CLI's `--nats` mode).

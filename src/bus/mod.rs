@@ -23,7 +23,7 @@ mod kv;
 mod publisher;
 
 pub use alerts::transition_id;
-pub use api::{error_code, request, request_to, MAX_REQUEST_BYTES};
+pub use api::{call, error_code, request, request_to, MAX_REQUEST_BYTES};
 pub use feed::StreamEnd;
 pub use publisher::checkpoint;
 
@@ -152,4 +152,58 @@ pub async fn serve(
     let _ = tokio::time::timeout(Duration::from_millis(500), client.flush()).await;
     store.flush()?;
     Ok(())
+}
+
+/// Where a running `kamlog serve` can be reached, written into the data directory it holds
+/// (`kamlog.serve`), so that a command given `--data` for that store goes through it
+/// (SPEC 7 v2). Removed when serve stops; a stale one (serve killed) names a pid that is gone
+/// and is then ignored, since the store's lock is free again.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Serving {
+    pub pid: u32,
+    pub url: String,
+    pub prefix: String,
+    #[serde(skip)]
+    path: std::path::PathBuf,
+}
+
+impl Serving {
+    const FILE: &'static str = "kamlog.serve";
+
+    /// Writes the file (readable by its owner only: the URL may hold credentials).
+    pub fn announce(dir: &std::path::Path, url: &str, prefix: &str) -> Result<Serving> {
+        let s = Serving {
+            pid: std::process::id(),
+            url: url.to_string(),
+            prefix: prefix.to_string(),
+            path: dir.join(Self::FILE),
+        };
+        let text = serde_json::to_string(&s).map_err(bus_err)?;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        std::io::Write::write_all(
+            &mut opts
+                .open(&s.path)
+                .map_err(|e| Error::Io(format!("cannot write {}: {e}", s.path.display())))?,
+            text.as_bytes(),
+        )
+        .map_err(|e| Error::Io(format!("cannot write {}: {e}", s.path.display())))?;
+        Ok(s)
+    }
+
+    /// The serve holding `dir`, if it announced itself.
+    pub fn find(dir: &std::path::Path) -> Option<Serving> {
+        let text = std::fs::read_to_string(dir.join(Self::FILE)).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        if !self.path.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }

@@ -2,22 +2,16 @@
 //! library errors to messages and exit codes (0 success, 1 rejected input or failed check,
 //! 2 usage error).
 
-mod accounts;
-mod alerts;
-mod append;
-mod export;
-mod log;
 mod replay;
 mod schemas;
-mod verify;
-mod view;
 
 pub use replay::{compare as compare_json, replay as replay_scenario};
 
+use crate::command::{append, verify, Call, Out, Request};
 use crate::error::Error;
-use crate::query::Query;
 use crate::store::Store;
 use clap::{Parser, Subcommand};
+use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -182,50 +176,55 @@ fn run(cli: Cli) -> Result<i32, Error> {
         Some(p) => crate::view::Policy::from_file(p).map_err(Error::Usage)?,
         None => crate::view::Policy::default(),
     };
-    if let Some(url) = cli.nats.clone() {
-        if !matches!(cli.command, Command::Serve { .. }) {
-            return remote(&url, &cli.nats_prefix, cli.command, json);
-        }
-    }
-    match cli.command {
+    let nats = cli.nats.clone();
+    let prefix = cli.nats_prefix.clone();
+    let request = match cli.command {
         Command::Serve { tick } => {
-            let url = cli
-                .nats
-                .clone()
-                .ok_or_else(|| Error::Usage("serve needs --nats URL".into()))?;
+            let url = nats.ok_or_else(|| Error::Usage("serve needs --nats URL".into()))?;
             let store = Store::open(&cli.data)?;
             let mut opts = crate::bus::ServeOptions::new(&url);
-            opts.names = crate::bus::Names::new(&cli.nats_prefix);
+            opts.names = crate::bus::Names::new(&prefix);
             opts.tick = std::time::Duration::from_secs(tick.max(1));
             opts.policy = policy;
             let rt = tokio::runtime::Runtime::new().map_err(|e| Error::Io(e.to_string()))?;
+            let _announced = crate::bus::Serving::announce(store.dir(), &url, &prefix)?;
             let served = rt.block_on(crate::bus::serve(store, opts, shutdown_signal()));
             // A view or an alert pass still running on a blocking thread is not waited for:
             // what it computes is derived data, and every acknowledged append is durable.
             rt.shutdown_timeout(std::time::Duration::from_millis(500));
             served?;
-            Ok(0)
+            return Ok(0);
         }
-        Command::Schemas { dir } => schemas::run(&dir),
-        Command::Append {
-            file,
-            expected_version,
-        } => {
-            let store = Store::open(&cli.data)?;
-            append::append(&store, &policy, &file, expected_version, json)
+        Command::Schemas { dir } => return schemas::run(&dir),
+        Command::Replay { dir } => return replay::run(&dir, &policy, json),
+        Command::Verify { file: Some(file) } => {
+            return with_stdio(|out| verify::run_file(&file, json, out));
         }
         Command::Import {
             file,
             batch_size,
             expected_version,
         } => {
-            let store = Store::open(&cli.data)?;
-            append::import(&store, &policy, &file, batch_size, expected_version, json)
+            return import(
+                &cli.data,
+                nats.as_deref(),
+                &prefix,
+                &policy,
+                &file,
+                batch_size,
+                expected_version,
+                json,
+            )
         }
-        Command::Export { account } => {
-            let store = existing(&cli.data, false)?;
-            export::run(&store, account.as_deref())
-        }
+        Command::Append {
+            file,
+            expected_version,
+        } => Request::Append {
+            events: read_events(&file)?,
+            expected_version,
+        },
+        Command::Export { account } => Request::Export { account },
+        Command::Accounts => Request::Accounts,
         Command::Log {
             account,
             type_name,
@@ -234,68 +233,247 @@ fn run(cli: Cli) -> Result<i32, Error> {
             since,
             until,
             known_at,
-        } => {
-            let store = existing(&cli.data, false)?;
-            let q = Query::new(&store, &policy)?;
-            let sel = view::selection(None, known_at.as_deref())?;
-            let time =
-                |flag: &str, v: Option<String>| v.map(|s| parse_time_arg(flag, &s)).transpose();
-            let filter = crate::query::timeline::Filter {
-                type_name,
-                member,
-                stakeholder,
-                since: time("--since", since)?,
-                until: time("--until", until)?,
-            };
-            log::run(&q, &account, sel, &filter, json)
-        }
-        Command::Accounts => {
-            let store = existing(&cli.data, false)?;
-            accounts::run(&Query::new(&store, &policy)?, json)
-        }
+        } => Request::Log {
+            account,
+            type_name,
+            member,
+            stakeholder,
+            since,
+            until,
+            known_at,
+        },
         Command::View {
             account,
-            view: kind,
+            view,
             as_of,
             known_at,
-        } => {
-            let sel = view::selection(as_of.as_deref(), known_at.as_deref())?;
-            let kind = view::kind(&kind)?;
-            let store = existing(&cli.data, false)?;
-            view::run(&Query::new(&store, &policy)?, &account, kind, sel, json)
-        }
+        } => Request::View {
+            account,
+            view,
+            as_of,
+            known_at,
+        },
         Command::Alerts {
             account,
             as_of,
             known_at,
             history,
-        } => {
-            let sel = view::selection(as_of.as_deref(), known_at.as_deref())?;
-            let store = existing(&cli.data, false)?;
-            alerts::run(
-                &Query::new(&store, &policy)?,
-                account.as_deref(),
-                sel,
-                history,
-                json,
-            )
-        }
-        Command::Replay { dir } => replay::run(&dir, &policy, json),
-        Command::Rebuild => {
-            let store = existing(&cli.data, false)?;
-            let n = Query::new(&store, &policy)?.rebuild_all()?;
-            if json {
-                println!("{}", serde_json::json!({"accounts": n}));
-            } else {
-                println!("rebuilt the checkpoints of {n} account(s) from the log");
+        } => Request::Alerts {
+            account,
+            as_of,
+            known_at,
+            history,
+        },
+        Command::Verify { file: None } => Request::Verify,
+        Command::Rebuild => Request::Rebuild,
+    };
+    if let Some(url) = nats {
+        return remote(&url, &prefix, request, json);
+    }
+    let store = match open_for(&cli.data, &request) {
+        Ok(s) => s,
+        // Held by a running `kamlog serve`: the command goes through it.
+        Err(Error::InUse(m)) => match crate::bus::Serving::find(&cli.data) {
+            Some(s) => return remote(&s.url, &s.prefix, request, json),
+            None => return Err(Error::InUse(m)),
+        },
+        Err(e) => return Err(e),
+    };
+    with_stdio(|out| crate::command::execute(&store, &policy, &request, json, out))
+}
+
+/// Runs `f` with the process's standard output (buffered, flushed after) and error.
+fn with_stdio<T>(f: impl FnOnce(&mut Out) -> T) -> T {
+    let stdout = std::io::stdout();
+    let mut w = std::io::BufWriter::new(stdout.lock());
+    let mut e = std::io::stderr();
+    let r = f(&mut Out {
+        stdout: &mut w,
+        stderr: &mut e,
+    });
+    let _ = w.flush();
+    r
+}
+
+/// A file's contents, or standard input's for `-`.
+fn read_input(file: &str) -> Result<String, Error> {
+    let mut s = String::new();
+    let read = if file == "-" {
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+    } else {
+        std::fs::File::open(file).and_then(|mut f| std::io::Read::read_to_string(&mut f, &mut s))
+    };
+    read.map_err(|e| Error::Io(format!("cannot read {file}: {e}")))?;
+    Ok(s)
+}
+
+/// The JSONL of an append. Input that is not UTF-8 cannot travel in a request: its first bad
+/// line is reported here exactly as the store's reader reports it.
+fn read_events(file: &str) -> Result<String, Error> {
+    let mut bytes = Vec::new();
+    let read = if file == "-" {
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
+    } else {
+        std::fs::File::open(file).and_then(|mut f| std::io::Read::read_to_end(&mut f, &mut bytes))
+    };
+    read.map_err(|e| Error::Io(format!("cannot read {file}: {e}")))?;
+    match String::from_utf8(bytes) {
+        Ok(s) => Ok(s),
+        Err(e) => {
+            for (n, r) in crate::event::jsonl::JsonlReader::new(e.as_bytes()) {
+                r.map_err(|e| e.with_lines(&[n]))?;
             }
-            Ok(0)
+            Err(Error::Usage(format!("{file} is not valid UTF-8")))
         }
-        Command::Verify { file: Some(file) } => verify::run_file(&file, json),
-        Command::Verify { file: None } => {
-            let store = existing(&cli.data, true)?;
-            verify::run(&store, json)
+    }
+}
+
+/// Opens the store for a request: one that writes may create it, one that only reads never.
+fn open_for(data: &std::path::Path, request: &Request) -> Result<Store, Error> {
+    match request {
+        Request::Append { .. } => Store::open(data),
+        Request::Verify => existing(data, true),
+        _ => existing(data, false),
+    }
+}
+
+/// `kamlog import`: in process on `--data`, or through `kamlog serve` (checked here, then
+/// sent in atomic batches).
+#[allow(clippy::too_many_arguments)]
+fn import(
+    data: &std::path::Path,
+    nats: Option<&str>,
+    prefix: &str,
+    policy: &crate::view::Policy,
+    file: &std::path::Path,
+    batch_size: usize,
+    expected: Option<u64>,
+    json: bool,
+) -> Result<i32, Error> {
+    if let Some(url) = nats {
+        return remote_import(url, prefix, file, batch_size, expected, json);
+    }
+    let store = match Store::open(data) {
+        Ok(s) => s,
+        Err(Error::InUse(m)) => match crate::bus::Serving::find(data) {
+            Some(s) => return remote_import(&s.url, &s.prefix, file, batch_size, expected, json),
+            None => return Err(Error::InUse(m)),
+        },
+        Err(e) => return Err(e),
+    };
+    with_stdio(|out| append::import(&store, policy, file, batch_size, expected, json, out))
+}
+
+/// `import` through `kamlog serve`: the file is checked here first (a malformed file sends
+/// nothing), then sent as appends of at most `batch_size` events and about 512 KiB each.
+fn remote_import(
+    url: &str,
+    prefix: &str,
+    file: &std::path::Path,
+    batch_size: usize,
+    expected: Option<u64>,
+    json: bool,
+) -> Result<i32, Error> {
+    let check = crate::import::check_file(file, 20)?;
+    if check.bad_lines > 0 {
+        for e in &check.errors {
+            eprintln!("kamlog: {e}");
         }
+        eprintln!(
+            "kamlog: import rejected: {} bad line(s) in {}; nothing was stored",
+            check.bad_lines,
+            file.display()
+        );
+        return Ok(1);
+    }
+    let text = read_input(&file.display().to_string())?;
+    let names = crate::bus::Names::new(prefix);
+    let rt = tokio::runtime::Runtime::new().map_err(|e| Error::Io(e.to_string()))?;
+    let (mut stored, mut dups) = (0usize, 0usize);
+    let (mut lo, mut hi) = (None::<u64>, None::<u64>);
+    let mut batch = String::new();
+    let (mut count, mut first_line, mut line_no) = (0usize, 1usize, 0usize);
+    let mut send = |batch: &mut String, first_line: usize, last_line: usize| -> Result<(), Error> {
+        let reply = rt.block_on(crate::bus::call(
+            url,
+            &names,
+            &Call {
+                request: Request::Append {
+                    events: std::mem::take(batch),
+                    expected_version: expected,
+                },
+                json: true,
+            },
+        ));
+        let reply = reply.map_err(|e| {
+            let stored_note = if first_line > 1 {
+                format!(" (lines 1–{} were stored by earlier batches; nothing from line {first_line} on was)", first_line - 1)
+            } else {
+                String::new()
+            };
+            match e {
+                Error::Bus(m) => Error::Bus(format!("{}{stored_note}", renumber(&m, first_line))),
+                other => other,
+            }
+        })?;
+        let v: serde_json::Value = serde_json::from_str(reply.stdout.trim()).map_err(|e| {
+            Error::Bus(format!(
+                "the reply to lines {first_line}–{last_line} is not JSON: {e}"
+            ))
+        })?;
+        stored += v["stored"].as_u64().unwrap_or(0) as usize;
+        dups += v["duplicates"].as_u64().unwrap_or(0) as usize;
+        for e in v["events"].as_array().into_iter().flatten() {
+            if e["duplicate"] == serde_json::Value::Bool(false) {
+                let p = e["position"].as_u64().unwrap_or(0);
+                lo = Some(lo.map_or(p, |l: u64| l.min(p)));
+                hi = Some(hi.map_or(p, |h: u64| h.max(p)));
+            }
+        }
+        Ok(())
+    };
+    for line in text.lines() {
+        line_no += 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        if count == 0 {
+            first_line = line_no;
+        }
+        batch.push_str(line);
+        batch.push('\n');
+        count += 1;
+        if count == batch_size || batch.len() > 512 << 10 {
+            send(&mut batch, first_line, line_no)?;
+            count = 0;
+        }
+    }
+    if count > 0 {
+        send(&mut batch, first_line, line_no)?;
+    }
+    with_stdio(|out| {
+        if json {
+            let _ = writeln!(
+                out.stdout,
+                "{}",
+                serde_json::json!({"stored": stored, "duplicates": dups,
+                    "first_position": lo, "last_position": hi})
+            );
+        } else {
+            append::print_summary(stored, dups, lo.into_iter().chain(hi), out);
+        }
+    });
+    Ok(0)
+}
+
+/// A batch's error names lines of the batch; the file's lines are offset by where it began.
+fn renumber(msg: &str, first_line: usize) -> String {
+    match msg.strip_prefix("line ").and_then(|r| r.split_once(',')) {
+        Some((n, rest)) => match n.parse::<usize>() {
+            Ok(n) => format!("line {}, {}", n + first_line - 1, rest.trim_start()),
+            Err(_) => msg.to_string(),
+        },
+        None => msg.to_string(),
     }
 }
 
@@ -343,55 +521,17 @@ async fn shutdown_signal() {
     }
 }
 
-/// The `--nats` mode: the command is sent to a running `kamlog serve`.
-fn remote(url: &str, prefix: &str, command: Command, json: bool) -> Result<i32, Error> {
+/// The `--nats` mode (or a store held by `kamlog serve`): the command runs in the server,
+/// which sends back what it printed and its exit status.
+fn remote(url: &str, prefix: &str, request: Request, json: bool) -> Result<i32, Error> {
     let rt = tokio::runtime::Runtime::new().map_err(|e| Error::Io(e.to_string()))?;
-    let (endpoint, headers, body) = match command {
-        Command::Append { file, expected_version } => {
-            let body = if file == "-" {
-                let mut b = Vec::new();
-                std::io::Read::read_to_end(&mut std::io::stdin(), &mut b).map_err(|e| Error::Io(e.to_string()))?;
-                b
-            } else {
-                std::fs::read(&file).map_err(|e| Error::Io(format!("cannot open {file}: {e}")))?
-            };
-            let headers = expected_version.map(|v| {
-                let mut h = async_nats::HeaderMap::new();
-                h.insert("Kamlog-Expected-Version", v.to_string().as_str());
-                h
-            });
-            ("append", headers, body)
-        }
-        Command::View { account, view, as_of, known_at } => (
-            "view",
-            None,
-            serde_json::json!({"account": account, "view": view, "as_of": as_of, "known_at": known_at}).to_string().into_bytes(),
-        ),
-        Command::Alerts { account, as_of, known_at, history } => (
-            "alerts",
-            None,
-            serde_json::json!({"account": account, "as_of": as_of, "known_at": known_at, "history": history}).to_string().into_bytes(),
-        ),
-        _ => return Err(Error::Usage("with --nats only append, view and alerts are available; run the rest against --data".into())),
-    };
     let names = crate::bus::Names::new(prefix);
-    let reply = rt.block_on(crate::bus::request_to(url, &names, endpoint, headers, body))?;
-    if reply.get("ok") == Some(&serde_json::Value::Bool(false)) {
-        let msg = reply["error"]
-            .as_str()
-            .unwrap_or("request failed")
-            .to_string();
-        return Err(Error::Io(msg));
-    }
-    if json {
-        println!("{reply}");
-    } else {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&reply).unwrap_or_default()
-        );
-    }
-    Ok(0)
+    let reply = rt.block_on(crate::bus::call(url, &names, &Call { request, json }))?;
+    with_stdio(|out| {
+        let _ = out.stdout.write_all(reply.stdout.as_bytes());
+        let _ = out.stderr.write_all(reply.stderr.as_bytes());
+    });
+    Ok(reply.exit)
 }
 
 /// `kamlog … | head -3`: the reader closing the pipe ends the program quietly, as for any Unix

@@ -1,5 +1,6 @@
 //! `kamlog alerts [A]`: open alerts (or, with `--history`, every transition in business time).
 
+use super::Out;
 use crate::alert::{AlertList, AlertsDoc};
 use crate::error::Error;
 use crate::query::Query;
@@ -98,12 +99,17 @@ pub fn run(
     sel: Selection,
     history: bool,
     json: bool,
+    out: &mut Out,
 ) -> Result<i32, Error> {
     let doc = q.alerts(account, &sel, history)?;
     if json {
-        println!("{}", serde_json::to_value(&doc).expect("alerts serialize"));
+        outln!(
+            out,
+            "{}",
+            serde_json::to_value(&doc).expect("alerts serialize")
+        );
     } else {
-        print!("{}", human(&doc));
+        outw!(out, "{}", human(&doc));
     }
     Ok(0)
 }

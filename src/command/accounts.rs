@@ -1,11 +1,12 @@
 //! `kamlog accounts`: every account with its version, stage, quadrant and open alerts.
 
+use super::Out;
 use crate::error::Error;
 use crate::query::Query;
 use crate::view::{Selection, View, ViewKind};
 use serde_json::json;
 
-pub fn run(q: &Query, json: bool) -> Result<i32, Error> {
+pub fn run(q: &Query, json: bool, out: &mut Out) -> Result<i32, Error> {
     let sel = Selection::as_of(chrono::Utc::now());
     let mut list = Vec::new();
     for head in q.store_heads()? {
@@ -25,7 +26,7 @@ pub fn run(q: &Query, json: bool) -> Result<i32, Error> {
         );
     }
     if json {
-        println!("{}", json!({"accounts": list}));
+        outln!(out, "{}", json!({"accounts": list}));
     } else {
         let rows: Vec<Vec<String>> = list
             .iter()
@@ -40,7 +41,8 @@ pub fn run(q: &Query, json: bool) -> Result<i32, Error> {
                 ]
             })
             .collect();
-        print!(
+        outw!(
+            out,
             "{}",
             super::view::table(
                 &[

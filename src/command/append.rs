@@ -8,6 +8,7 @@
 //! which lines are in, and re-running the import after the fix is a no-op for them
 //! (appends are idempotent by `event_id`).
 
+use super::Out;
 use crate::error::Error;
 use crate::event::jsonl::JsonlReader;
 use crate::event::NewEvent;
@@ -36,7 +37,7 @@ fn read_all(input: impl std::io::BufRead) -> Result<(Vec<NewEvent>, Vec<usize>),
     Ok((events, lines))
 }
 
-fn report(outcome: &AppendOutcome, json: bool) {
+pub fn report(outcome: &AppendOutcome, json: bool, out: &mut Out) {
     let (stored, dups) = (outcome.stored(), outcome.duplicates());
     if json {
         let events: Vec<_> = outcome
@@ -49,7 +50,8 @@ fn report(outcome: &AppendOutcome, json: bool) {
                 })
             })
             .collect();
-        println!(
+        outln!(
+            out,
             "{}",
             serde_json::json!({"stored": stored, "duplicates": dups, "events": events})
         );
@@ -62,11 +64,17 @@ fn report(outcome: &AppendOutcome, json: bool) {
                 .iter()
                 .filter(|e| !e.duplicate)
                 .map(|e| e.position),
+            out,
         );
     }
 }
 
-fn print_summary(stored: usize, dups: usize, positions: impl Iterator<Item = u64>) {
+pub fn print_summary(
+    stored: usize,
+    dups: usize,
+    positions: impl Iterator<Item = u64>,
+    out: &mut Out,
+) {
     let (mut lo, mut hi) = (u64::MAX, 0);
     for p in positions {
         lo = lo.min(p);
@@ -82,21 +90,19 @@ fn print_summary(stored: usize, dups: usize, positions: impl Iterator<Item = u64
     } else {
         String::new()
     };
-    println!("stored {stored} event(s){range}{dup}");
+    outln!(out, "stored {stored} event(s){range}{dup}");
 }
 
+/// `append`: the JSONL `input` as one atomic batch.
 pub fn append(
     store: &Store,
     policy: &Policy,
-    file: &str,
+    input: &[u8],
     expected: Option<u64>,
     json: bool,
+    out: &mut Out,
 ) -> Result<i32, Error> {
-    let (events, lines) = if file == "-" {
-        read_all(std::io::stdin().lock())?
-    } else {
-        read_all(crate::import::open(Path::new(file))?)?
-    };
+    let (events, lines) = read_all(input)?;
     let outcome = store
         .append(events, expected)
         .map_err(|e| e.with_lines(&lines))?;
@@ -107,7 +113,7 @@ pub fn append(
         .map(|e| e.account_id.as_str())
         .collect();
     Query::new(store, policy)?.refresh_accounts(accounts)?;
-    report(&outcome, json);
+    report(&outcome, json, out);
     Ok(0)
 }
 
@@ -118,6 +124,7 @@ pub fn import(
     batch_size: usize,
     expected: Option<u64>,
     json: bool,
+    out: &mut Out,
 ) -> Result<i32, Error> {
     if batch_size == 0 || batch_size > MAX_BATCH_EVENTS {
         return Err(Error::Usage(format!(
@@ -128,15 +135,17 @@ pub fn import(
     let check = crate::import::check_file(file, MAX_LISTED_ERRORS)?;
     if check.bad_lines > 0 {
         for e in &check.errors {
-            eprintln!("kamlog: {e}");
+            errln!(out, "kamlog: {e}");
         }
         if check.bad_lines > check.errors.len() {
-            eprintln!(
+            errln!(
+                out,
                 "kamlog: … and {} more",
                 check.bad_lines - check.errors.len()
             );
         }
-        eprintln!(
+        errln!(
+            out,
             "kamlog: import rejected: {} bad line(s) in {}; nothing was stored",
             check.bad_lines,
             file.display()
@@ -158,7 +167,8 @@ pub fn import(
     let s = crate::import::store_file(store, file, batch_size, expected)?;
     Query::new(store, policy)?.refresh_all()?;
     if json {
-        println!(
+        outln!(
+            out,
             "{}",
             serde_json::json!({
                 "stored": s.stored, "duplicates": s.duplicates,
@@ -170,6 +180,7 @@ pub fn import(
             s.stored,
             s.duplicates,
             s.first_position.into_iter().chain(s.last_position),
+            out,
         );
     }
     Ok(0)

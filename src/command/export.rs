@@ -1,16 +1,15 @@
 //! `kamlog export [--account A]`: the stored envelopes as JSONL, byte for byte as stored
 //! (canonical JSON), in position order.
 
+use super::Out;
 use crate::error::Error;
 use crate::store::Store;
 use std::io::Write;
 
-pub fn run(store: &Store, account: Option<&str>) -> Result<i32, Error> {
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+pub fn run(store: &Store, account: Option<&str>, out: &mut Out) -> Result<i32, Error> {
     let io = |e: std::io::Error| Error::Io(format!("cannot write the export: {e}"));
     // A closed pipe (`kamlog export | head`) is the reader's choice, not a failure.
-    let res = write_all(store, account, &mut out, io);
+    let res = write_all(store, account, &mut *out.stdout, io);
     match res {
         Err(Error::Io(m)) if m.contains("Broken pipe") => Ok(0),
         other => other,
@@ -20,7 +19,7 @@ pub fn run(store: &Store, account: Option<&str>) -> Result<i32, Error> {
 fn write_all(
     store: &Store,
     account: Option<&str>,
-    out: &mut impl Write,
+    out: &mut dyn Write,
     io: impl Fn(std::io::Error) -> Error + Copy,
 ) -> Result<i32, Error> {
     match account {

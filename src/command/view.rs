@@ -1,6 +1,7 @@
 //! `kamlog view A <view>`: one view of one account, as of a time, rendered from its typed
 //! form as tables for people or as SPEC 8's JSON.
 
+use super::Out;
 use crate::error::Error;
 use crate::query::Query;
 use crate::view::classification::ClassificationView;
@@ -14,10 +15,10 @@ use crate::view::{dec_str, time_str, Selection, View, ViewKind};
 /// when only that is given, else to now).
 pub fn selection(as_of: Option<&str>, known_at: Option<&str>) -> Result<Selection, Error> {
     let known_at = known_at
-        .map(|s| super::parse_time_arg("--known-at", s))
+        .map(|s| crate::query::parse_time("--known-at", s))
         .transpose()?;
     let as_of = as_of
-        .map(|s| super::parse_time_arg("--as-of", s))
+        .map(|s| crate::query::parse_time("--as-of", s))
         .transpose()?;
     Ok(crate::query::selection(as_of, known_at, chrono::Utc::now()))
 }
@@ -37,12 +38,13 @@ pub fn run(
     kind: ViewKind,
     sel: Selection,
     json: bool,
+    out: &mut Out,
 ) -> Result<i32, Error> {
     let v = q.view(account, kind, &sel)?;
     if json {
-        println!("{}", v.to_json());
+        outln!(out, "{}", v.to_json());
     } else {
-        print!("{}", human(&v));
+        outw!(out, "{}", human(&v));
     }
     Ok(0)
 }

@@ -2,6 +2,7 @@
 //! changed in the views and each time-driven change at its instant, filterable by type,
 //! member, stakeholder and business time.
 
+use super::Out;
 use crate::error::Error;
 use crate::query::timeline::{Filter, LogDoc};
 use crate::query::Query;
@@ -49,7 +50,14 @@ pub fn human(doc: &LogDoc) -> String {
     )
 }
 
-pub fn run(q: &Query, account: &str, sel: Selection, f: &Filter, json: bool) -> Result<i32, Error> {
+pub fn run(
+    q: &Query,
+    account: &str,
+    sel: Selection,
+    f: &Filter,
+    json: bool,
+    out: &mut Out,
+) -> Result<i32, Error> {
     if let Some(t) = &f.type_name {
         if crate::event::catalog::event_type(t).is_none() {
             return Err(Error::Usage(format!("--type {t}: unknown event type")));
@@ -57,9 +65,13 @@ pub fn run(q: &Query, account: &str, sel: Selection, f: &Filter, json: bool) -> 
     }
     let doc = q.log(account, &sel, f)?;
     if json {
-        println!("{}", serde_json::to_value(&doc).expect("log serializes"));
+        outln!(
+            out,
+            "{}",
+            serde_json::to_value(&doc).expect("log serializes")
+        );
     } else {
-        print!("{}", human(&doc));
+        outw!(out, "{}", human(&doc));
     }
     Ok(0)
 }

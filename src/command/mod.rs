@@ -1,0 +1,253 @@
+//! The commands that work on a store, in one place for every transport (SPEC 7 v2): the CLI
+//! on `--data` runs them here in process, and `kamlog serve` runs the very same code for a
+//! `--nats` client, so the output is the same either way.
+//!
+//! A [`Request`] is the one definition of a command and its arguments, shared by client and
+//! server (serde, no hand packing); [`execute`] runs it against a store and writes what the
+//! CLI would print to an [`Out`]; a [`Reply`] carries that output (and the exit status) back
+//! over NATS. Only the renderers for people live here beside it, each command in its file.
+
+/// Writes a line to the command's standard output.
+macro_rules! outln {
+    ($out:expr, $($t:tt)*) => {{
+        let _ = writeln!($out.stdout, $($t)*);
+    }};
+}
+/// Writes to the command's standard output.
+macro_rules! outw {
+    ($out:expr, $($t:tt)*) => {{
+        let _ = write!($out.stdout, $($t)*);
+    }};
+}
+/// Writes a line to the command's standard error.
+macro_rules! errln {
+    ($out:expr, $($t:tt)*) => {{
+        let _ = writeln!($out.stderr, $($t)*);
+    }};
+}
+
+pub mod accounts;
+pub mod alerts;
+pub mod append;
+pub mod export;
+pub mod log;
+pub mod verify;
+pub mod view;
+
+use crate::error::Result;
+use crate::query::timeline::Filter;
+use crate::query::Query;
+use crate::store::Store;
+use crate::view::Policy;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+
+/// Where a command writes: its standard output and standard error.
+pub struct Out<'a> {
+    pub stdout: &'a mut dyn Write,
+    pub stderr: &'a mut dyn Write,
+}
+
+/// A command on a store, with its arguments as given on the command line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    /// Events (JSONL) as one atomic batch.
+    Append {
+        events: String,
+        #[serde(default)]
+        expected_version: Option<u64>,
+    },
+    Export {
+        #[serde(default)]
+        account: Option<String>,
+    },
+    Accounts,
+    Log {
+        account: String,
+        #[serde(default, rename = "type")]
+        type_name: Option<String>,
+        #[serde(default)]
+        member: Option<String>,
+        #[serde(default)]
+        stakeholder: Option<String>,
+        #[serde(default)]
+        since: Option<String>,
+        #[serde(default)]
+        until: Option<String>,
+        #[serde(default)]
+        known_at: Option<String>,
+    },
+    View {
+        account: String,
+        view: String,
+        #[serde(default)]
+        as_of: Option<String>,
+        #[serde(default)]
+        known_at: Option<String>,
+    },
+    Alerts {
+        #[serde(default)]
+        account: Option<String>,
+        #[serde(default)]
+        as_of: Option<String>,
+        #[serde(default)]
+        known_at: Option<String>,
+        #[serde(default)]
+        history: bool,
+    },
+    Verify,
+    Rebuild,
+}
+
+impl Request {
+    /// The command's name (its API endpoint).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Request::Append { .. } => "append",
+            Request::Export { .. } => "export",
+            Request::Accounts => "accounts",
+            Request::Log { .. } => "log",
+            Request::View { .. } => "view",
+            Request::Alerts { .. } => "alerts",
+            Request::Verify => "verify",
+            Request::Rebuild => "rebuild",
+        }
+    }
+
+    /// Whether the command changes the store (SPEC 6 v2: `…_api.write.<command>`).
+    pub fn writes(&self) -> bool {
+        matches!(self, Request::Append { .. })
+    }
+
+    /// Every command name, readers and writers.
+    pub const NAMES: [&'static str; 8] = [
+        "append", "export", "accounts", "log", "view", "alerts", "verify", "rebuild",
+    ];
+}
+
+/// A request as sent over NATS: the command and whether the caller wants `--json` output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Call {
+    #[serde(flatten)]
+    pub request: Request,
+    #[serde(default)]
+    pub json: bool,
+}
+
+/// What a command printed, and its exit status.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reply {
+    pub exit: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs a request against an open store.
+pub fn execute(
+    store: &Store,
+    policy: &Policy,
+    request: &Request,
+    json: bool,
+    out: &mut Out,
+) -> Result<i32> {
+    match request {
+        Request::Append {
+            events,
+            expected_version,
+        } => append::append(
+            store,
+            policy,
+            events.as_bytes(),
+            *expected_version,
+            json,
+            out,
+        ),
+        Request::Export { account } => export::run(store, account.as_deref(), out),
+        Request::Accounts => accounts::run(&Query::new(store, policy)?, json, out),
+        Request::Log {
+            account,
+            type_name,
+            member,
+            stakeholder,
+            since,
+            until,
+            known_at,
+        } => {
+            let q = Query::new(store, policy)?;
+            let sel = view::selection(None, known_at.as_deref())?;
+            let time = |flag: &str, v: &Option<String>| {
+                v.as_deref()
+                    .map(|s| crate::query::parse_time(flag, s))
+                    .transpose()
+            };
+            let filter = Filter {
+                type_name: type_name.clone(),
+                member: member.clone(),
+                stakeholder: stakeholder.clone(),
+                since: time("--since", since)?,
+                until: time("--until", until)?,
+            };
+            log::run(&q, account, sel, &filter, json, out)
+        }
+        Request::View {
+            account,
+            view: kind,
+            as_of,
+            known_at,
+        } => {
+            let sel = view::selection(as_of.as_deref(), known_at.as_deref())?;
+            let kind = view::kind(kind)?;
+            view::run(&Query::new(store, policy)?, account, kind, sel, json, out)
+        }
+        Request::Alerts {
+            account,
+            as_of,
+            known_at,
+            history,
+        } => {
+            let sel = view::selection(as_of.as_deref(), known_at.as_deref())?;
+            alerts::run(
+                &Query::new(store, policy)?,
+                account.as_deref(),
+                sel,
+                *history,
+                json,
+                out,
+            )
+        }
+        Request::Verify => verify::run(store, json, out),
+        Request::Rebuild => {
+            let n = Query::new(store, policy)?.rebuild_all()?;
+            if json {
+                outln!(out, "{}", serde_json::json!({"accounts": n}));
+            } else {
+                outln!(
+                    out,
+                    "rebuilt the checkpoints of {n} account(s) from the log"
+                );
+            }
+            Ok(0)
+        }
+    }
+}
+
+/// Runs a request and captures its output (what `kamlog serve` sends back).
+pub fn capture(store: &Store, policy: &Policy, request: &Request, json: bool) -> Result<Reply> {
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    let exit = execute(
+        store,
+        policy,
+        request,
+        json,
+        &mut Out {
+            stdout: &mut stdout,
+            stderr: &mut stderr,
+        },
+    )?;
+    Ok(Reply {
+        exit,
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    })
+}
