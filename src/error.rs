@@ -45,6 +45,9 @@ pub enum Error {
     },
     #[error("{0}")]
     InUse(String),
+    /// Something named that does not exist (an account, …), with a suggestion when one is close.
+    #[error("{0}")]
+    NotFound(String),
     #[error("storage error: {0}")]
     Storage(String),
     #[error("the store is damaged: {0}")]

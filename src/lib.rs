@@ -39,6 +39,7 @@ pub mod import;
 pub mod model;
 pub mod query;
 pub mod store;
+pub mod suggest;
 pub mod view;
 pub mod workload;
 

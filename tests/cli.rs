@@ -431,3 +431,82 @@ fn verify_checks_an_export_without_a_store_and_prints_the_chain_heads() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("follows version"), "{}", stderr(&o));
 }
+
+#[test]
+fn mistyped_names_get_a_suggestion() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    assert_eq!(kamlog(&data, &["import", REPLAY]).status.code(), Some(0));
+    let id = "9c9e3b08-9910-502d-839a-dc039aa35f70";
+    let cases: [(&[&str], Option<String>, &str); 5] = [
+        (
+            &["append"],
+            Some(format!(r#"{{"event_id":"{id}","account_id":"northwind","type":"interaction_loged","occurred_at":"2024-01-01T00:00:00Z","data":{{}}}}"#)),
+            "kamlog: line 1, event 9c9e3b08-9910-502d-839a-dc039aa35f70, field type: unknown event type \"interaction_loged\"; did you mean interaction_logged?\n",
+        ),
+        (
+            &["append"],
+            Some(format!(r#"{{"event_id":"{id}","account_id":"northwind","type":"interaction_logged","occurred_at":"2024-01-01T00:00:00Z","data":{{"supplier_participant":[]}}}}"#)),
+            "kamlog: line 1, event 9c9e3b08-9910-502d-839a-dc039aa35f70, field data.supplier_participant: unknown field for interaction_logged; did you mean supplier_participants?\n",
+        ),
+        (
+            &["view", "northwind", "covrage"],
+            None,
+            "kamlog: unknown view covrage: one of coverage, stage, value, classification, economics; did you mean coverage?\n",
+        ),
+        (
+            &["view", "northwnd", "coverage"],
+            None,
+            "kamlog: no account northwnd in the store; did you mean northwind?\n",
+        ),
+        (
+            &["export", "--account", "nortwind"],
+            None,
+            "kamlog: no account nortwind in the store; did you mean northwind?\n",
+        ),
+    ];
+    for (args, input, want) in cases {
+        let o = match input {
+            Some(i) => kamlog_stdin(&data, args, i.as_bytes()),
+            None => kamlog(&data, args),
+        };
+        assert_eq!(stderr(&o), want, "{args:?}");
+        assert_ne!(o.status.code(), Some(0));
+    }
+    // No suggestion when nothing is close.
+    let o = kamlog(&data, &["view", "zzz", "coverage"]);
+    assert_eq!(stderr(&o), "kamlog: no account zzz in the store\n");
+}
+
+#[test]
+fn with_json_errors_are_json_on_stderr_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("missing");
+    let o = kamlog(&data, &["alerts", "--json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: Value = serde_json::from_str(&stderr(&o)).unwrap();
+    assert_eq!(
+        v,
+        json!({"error": format!("no store at {}: a store is made by the first `append` or `import`; give --data DIR (or set KAMLOG_DATA) to use another", data.display()), "exit": 1})
+    );
+}
+
+#[test]
+fn view_headers_show_the_time_for_people() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    assert_eq!(kamlog(&data, &["import", REPLAY]).status.code(), Some(0));
+    let o = kamlog(
+        &data,
+        &["view", "northwind", "stage", "--as-of", "2025-06-01"],
+    );
+    assert_eq!(
+        stdout(&o).lines().next().unwrap(),
+        "northwind — stage as of 2025-06-01 00:00 UTC"
+    );
+    let o = kamlog(&data, &["alerts", "--as-of", "2025-06-01T10:30:15Z"]);
+    assert_eq!(
+        stdout(&o).lines().next().unwrap(),
+        "open alerts as of 2025-06-01 10:30:15 UTC"
+    );
+}

@@ -131,6 +131,7 @@ fn handle(
 pub fn error_code(e: &Error) -> usize {
     match e {
         Error::Rejected { .. } => 422,
+        Error::NotFound(_) => 404,
         Error::Usage(m) if m.starts_with("no account ") => 404,
         Error::Usage(_) => 400,
         Error::VersionConflict { .. } => 409,
@@ -251,10 +252,10 @@ pub async fn call(url: &str, names: &Names, call: &Call) -> Result<Reply> {
             .as_str()
             .unwrap_or("the request failed")
             .to_string();
-        return Err(if v["code"] == json!(400) {
-            Error::Usage(msg)
-        } else {
-            Error::Bus(msg)
+        return Err(match v["code"].as_u64() {
+            Some(400) => Error::Usage(msg),
+            Some(404) => Error::NotFound(msg),
+            _ => Error::Bus(msg),
         });
     }
     serde_json::from_value(v).map_err(|e| {

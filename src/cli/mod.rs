@@ -155,14 +155,24 @@ pub fn main() -> i32 {
             return code;
         }
     };
+    let json = cli.json;
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("kamlog: {e}");
-            match e {
+            let code = match e {
                 Error::Usage(_) => 2,
                 _ => 1,
+            };
+            if json {
+                // For programs: the error as JSON on stderr too (SPEC 7 v2).
+                eprintln!(
+                    "{}",
+                    serde_json::json!({"error": e.to_string(), "exit": code})
+                );
+            } else {
+                eprintln!("kamlog: {e}");
             }
+            code
         }
     }
 }

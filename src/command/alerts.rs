@@ -4,7 +4,7 @@ use super::Out;
 use crate::alert::{AlertList, AlertsDoc};
 use crate::error::Error;
 use crate::query::Query;
-use crate::view::{time_str, Selection};
+use crate::view::Selection;
 use serde_json::Value;
 
 /// An alert's detail in words.
@@ -47,11 +47,13 @@ fn when(at: chrono::DateTime<chrono::Utc>, position: Option<u64>) -> String {
 /// The alerts document as text for people.
 pub fn human(doc: &AlertsDoc) -> String {
     let mut out = match &doc.alerts {
-        AlertList::Open(_) => format!("open alerts as of {}", time_str(doc.as_of)),
-        AlertList::History(_) => format!("alert transitions as of {}", time_str(doc.as_of)),
+        AlertList::Open(_) => format!("open alerts as of {}", super::human_time(doc.as_of)),
+        AlertList::History(_) => {
+            format!("alert transitions as of {}", super::human_time(doc.as_of))
+        }
     };
     if let Some(k) = doc.known_at {
-        out += &format!(", known at {}", time_str(k));
+        out += &format!(", known at {}", super::human_time(k));
     }
     out += "\n";
     match &doc.alerts {

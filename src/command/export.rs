@@ -25,7 +25,11 @@ fn write_all(
     match account {
         Some(a) => {
             if store.head(a)?.is_none() {
-                return Err(Error::Io(format!("no account {a} in the store")));
+                let ids: Vec<String> = store.heads()?.into_iter().map(|h| h.account_id).collect();
+                return Err(Error::NotFound(format!(
+                    "no account {a} in the store{}",
+                    crate::suggest::hint(a, ids.iter().map(String::as_str))
+                )));
             }
             for p in store.account_positions(a)? {
                 let bytes = store

@@ -42,6 +42,17 @@ use crate::view::Policy;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 
+/// A time for people: the minute, in UTC (`2025-03-15 17:00 UTC`), with seconds only when
+/// they are not zero; never nanoseconds.
+pub fn human_time(t: chrono::DateTime<chrono::Utc>) -> String {
+    use chrono::Timelike;
+    if t.second() == 0 && t.nanosecond() == 0 {
+        t.format("%Y-%m-%d %H:%M UTC").to_string()
+    } else {
+        t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+    }
+}
+
 /// Where a command writes: its standard output and standard error.
 pub struct Out<'a> {
     pub stdout: &'a mut dyn Write,

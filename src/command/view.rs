@@ -9,7 +9,7 @@ use crate::view::coverage::CoverageView;
 use crate::view::economics::EconomicsView;
 use crate::view::stage::StageView;
 use crate::view::value::ValueView;
-use crate::view::{dec_str, time_str, Selection, View, ViewKind};
+use crate::view::{dec_str, Selection, View, ViewKind};
 
 /// The selection from `--as-of` / `--known-at` (an as-of time defaults to the known-at time
 /// when only that is given, else to now).
@@ -27,7 +27,8 @@ pub fn selection(as_of: Option<&str>, known_at: Option<&str>) -> Result<Selectio
 pub fn kind(name: &str) -> Result<ViewKind, Error> {
     ViewKind::parse(name).ok_or_else(|| {
         Error::Usage(format!(
-            "unknown view {name}: one of coverage, stage, value, classification, economics"
+            "unknown view {name}: one of coverage, stage, value, classification, economics{}",
+            crate::suggest::hint(name, ViewKind::ALL.iter().map(|k| k.name()))
         ))
     })
 }
@@ -93,9 +94,13 @@ pub fn human(v: &View) -> String {
         View::Classification(x) => (&x.header, "classification"),
         View::Economics(x) => (&x.header, "economics"),
     };
-    let mut out = format!("{} — {name} as of {}", h.account_id, time_str(h.as_of));
+    let mut out = format!(
+        "{} — {name} as of {}",
+        h.account_id,
+        super::human_time(h.as_of)
+    );
     if let Some(k) = h.known_at {
-        out += &format!(", known at {}", time_str(k));
+        out += &format!(", known at {}", super::human_time(k));
     }
     out += "\n\n";
     out += &match v {
@@ -177,7 +182,7 @@ fn stage(v: &StageView) -> String {
             Some(d) => format!(
                 "{} (at {}{})",
                 d.stage,
-                time_str(d.occurred_at),
+                super::human_time(d.occurred_at),
                 d.rationale
                     .as_deref()
                     .map(|r| format!(": {r}"))

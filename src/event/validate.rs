@@ -106,7 +106,11 @@ pub fn validate_value(value: Value) -> Result<NewEvent, ShapeError> {
     };
     for key in obj.keys() {
         if !ENVELOPE_FIELDS.contains(&key.as_str()) && !STORE_FIELDS.contains(&key.as_str()) {
-            return Err(ShapeError::new(key.clone(), "unknown field"));
+            let known = ENVELOPE_FIELDS.iter().chain(STORE_FIELDS).copied();
+            return Err(ShapeError::new(
+                key.clone(),
+                format!("unknown field{}", crate::suggest::hint(key, known)),
+            ));
         }
     }
     let event_id = require_str(&obj, "event_id")?;
@@ -124,7 +128,10 @@ pub fn validate_value(value: Value) -> Result<NewEvent, ShapeError> {
     let Some(et) = catalog::event_type(type_name) else {
         return Err(ShapeError::new(
             "type",
-            format!("unknown event type \"{type_name}\""),
+            format!(
+                "unknown event type \"{type_name}\"{}",
+                crate::suggest::hint(type_name, catalog::EVENT_TYPES.iter().map(|t| t.name))
+            ),
         ));
     };
     match obj.get("schema_version") {
@@ -233,7 +240,11 @@ fn check_data(et: &catalog::EventType, data: &Map<String, Value>) -> Result<(), 
         if !et.fields.iter().any(|f| f.name == key) {
             return Err(ShapeError::new(
                 format!("data.{key}"),
-                format!("unknown field for {}", et.name),
+                format!(
+                    "unknown field for {}{}",
+                    et.name,
+                    crate::suggest::hint(key, et.fields.iter().map(|f| f.name))
+                ),
             ));
         }
     }

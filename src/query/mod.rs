@@ -65,10 +65,13 @@ impl<'a> Query<'a> {
 
     /// The account's head, or an error naming the account when it does not exist.
     pub fn require_account(&self, account: &str) -> Result<Head> {
-        self.store.head(account)?.ok_or_else(|| Error::Rejected {
-            at: Default::default(),
-            reason: format!("no account {account} in the store"),
-        })
+        match self.store.head(account)? {
+            Some(h) => Ok(h),
+            None => Err(Error::NotFound(format!(
+                "no account {account} in the store{}",
+                crate::suggest::hint(account, self.account_ids()?.iter().map(String::as_str))
+            ))),
+        }
     }
 
     /// The heads of every account, sorted by account id.
