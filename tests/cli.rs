@@ -510,3 +510,40 @@ fn view_headers_show_the_time_for_people() {
         "open alerts as of 2025-06-01 10:30:15 UTC"
     );
 }
+
+#[test]
+fn shell_completions_load_in_bash() {
+    let o = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "source <('{}' completions bash) && complete -p kamlog",
+            env!("CARGO_BIN_EXE_kamlog")
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("-F _kamlog") && stdout(&o).ends_with("kamlog\n"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn an_overdue_promise_says_how_long_past_due() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    assert_eq!(kamlog(&data, &["import", REPLAY]).status.code(), Some(0));
+    // p-pallet is due 2024-09-30 (revised) and short of its promise: on 2024-10-31 it is
+    // 31 days past due.
+    let o = kamlog(
+        &data,
+        &["view", "northwind", "value", "--as-of", "2024-10-31"],
+    );
+    let line = stdout(&o)
+        .lines()
+        .find(|l| l.starts_with("p-pallet"))
+        .unwrap()
+        .to_string();
+    assert!(line.contains("OVERDUE, 31 days past due"), "{line}");
+}

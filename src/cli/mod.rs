@@ -138,6 +138,9 @@ pub enum Command {
         #[arg(long, default_value_t = 60)]
         tick: u64,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish or powershell), e.g.
+    /// `kamlog completions bash > /etc/bash_completion.d/kamlog`.
+    Completions { shell: clap_complete::Shell },
     /// Write the JSON Schemas generated from the catalog into a directory.
     Schemas {
         #[arg(default_value = "schemas")]
@@ -206,6 +209,11 @@ fn run(cli: Cli) -> Result<i32, Error> {
             return Ok(0);
         }
         Command::Schemas { dir } => return schemas::run(&dir),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "kamlog", &mut std::io::stdout());
+            return Ok(0);
+        }
         Command::Replay { dir } => return replay::run(&dir, &policy, json),
         Command::Verify { file: Some(file) } => {
             return with_stdio(|out| verify::run_file(&file, json, out));

@@ -245,7 +245,11 @@ fn value(v: &ValueView) -> String {
                 format!("{} {}", dec_str(p.delivered), p.unit),
                 p.due_date.format("%Y-%m-%d").to_string(),
                 if p.status == "overdue" {
-                    "OVERDUE".into()
+                    let days = (v.header.as_of.date_naive() - p.due_date).num_days();
+                    format!(
+                        "OVERDUE, {days} day{} past due",
+                        if days == 1 { "" } else { "s" }
+                    )
                 } else {
                     p.status.to_string()
                 },
