@@ -74,6 +74,18 @@ pub fn store_file(
     batch_size: usize,
     expected: Option<u64>,
 ) -> Result<ImportSummary> {
+    store_file_with_progress(store, path, batch_size, expected, &mut |_| {})
+}
+
+/// [`store_file`], calling `stored` with the number of events of each batch once it is
+/// durable (for a progress display).
+pub fn store_file_with_progress(
+    store: &Store,
+    path: &Path,
+    batch_size: usize,
+    expected: Option<u64>,
+    stored: &mut dyn FnMut(usize),
+) -> Result<ImportSummary> {
     let input = open(path)?;
     let (tx, rx) = std::sync::mpsc::sync_channel::<Result<(Vec<NewEvent>, Vec<usize>)>>(1);
     let reader = std::thread::spawn(move || {
@@ -135,6 +147,7 @@ pub fn store_file(
                         .map_or(e.position, |p| p.max(e.position)),
                 );
             }
+            stored(outcome.events.len());
             summary.stored += outcome.stored();
             summary.duplicates += outcome.duplicates();
             stored_through = Some(last_line);

@@ -547,3 +547,38 @@ fn an_overdue_promise_says_how_long_past_due() {
         .to_string();
     assert!(line.contains("OVERDUE, 31 days past due"), "{line}");
 }
+
+#[test]
+fn long_imports_show_progress_on_a_terminal_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("w.jsonl");
+    let lines: Vec<String> = kamlog::workload::Workload::new(8, 3, 3000)
+        .map(|v| v.to_string())
+        .collect();
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    // Not a terminal: nothing but the summary.
+    let o = kamlog(
+        &dir.path().join("a"),
+        &["import", "--batch-size", "500", file.to_str().unwrap()],
+    );
+    assert_eq!(stderr(&o), "");
+    assert_eq!(stdout(&o), "stored 3000 event(s) at positions 1–3000\n");
+    // A terminal (script(1) gives the command a pseudo-terminal): a progress bar on it.
+    let o = Command::new("script")
+        .args(["-qec"])
+        .arg(format!(
+            "'{}' --data '{}' import --batch-size 500 '{}'",
+            env!("CARGO_BIN_EXE_kamlog"),
+            dir.path().join("b").display(),
+            file.display()
+        ))
+        .arg("/dev/null")
+        .output()
+        .unwrap();
+    let screen = stdout(&o);
+    assert!(screen.contains("/3000 events stored"), "{screen}");
+    assert!(
+        screen.contains("stored 3000 event(s) at positions 1–3000"),
+        "{screen}"
+    );
+}

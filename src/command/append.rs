@@ -164,8 +164,20 @@ pub fn import(
         )));
     }
     // Pass 2: store in atomic batches.
-    let s = crate::import::store_file(store, file, batch_size, expected)?;
+    // Progress on stderr, drawn only when it is a terminal.
+    let bar = indicatif::ProgressBar::new(check.events as u64).with_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} events stored ({eta} left)")
+            .expect("a valid template"),
+    );
+    let s = crate::import::store_file_with_progress(store, file, batch_size, expected, &mut |n| {
+        bar.inc(n as u64)
+    })?;
+    bar.finish_and_clear();
+    let spinner =
+        indicatif::ProgressBar::new_spinner().with_message("building the history checkpoints");
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
     Query::new(store, policy)?.refresh_all()?;
+    spinner.finish_and_clear();
     if json {
         outln!(
             out,

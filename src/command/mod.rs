@@ -229,7 +229,13 @@ pub fn execute(
         }
         Request::Verify => verify::run(store, json, out),
         Request::Rebuild => {
-            let n = Query::new(store, policy)?.rebuild_all()?;
+            // On stderr, drawn only when it is a terminal.
+            let spinner = indicatif::ProgressBar::new_spinner()
+                .with_message("rebuilding the history checkpoints from the log");
+            spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+            let n = Query::new(store, policy)?.rebuild_all();
+            spinner.finish_and_clear();
+            let n = n?;
             if json {
                 outln!(out, "{}", serde_json::json!({"accounts": n}));
             } else {
