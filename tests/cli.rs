@@ -535,7 +535,7 @@ fn an_overdue_promise_says_how_long_past_due() {
     let data = dir.path().join("d");
     assert_eq!(kamlog(&data, &["import", REPLAY]).status.code(), Some(0));
     // p-pallet is due 2024-09-30 (revised) and short of its promise: on 2024-10-31 it is
-    // 31 days past due.
+    // 31 days overdue.
     let o = kamlog(
         &data,
         &["view", "northwind", "value", "--as-of", "2024-10-31"],
@@ -545,7 +545,7 @@ fn an_overdue_promise_says_how_long_past_due() {
         .find(|l| l.starts_with("p-pallet"))
         .unwrap()
         .to_string();
-    assert!(line.contains("OVERDUE, 31 days past due"), "{line}");
+    assert!(line.contains("OVERDUE 31 days"), "{line}");
 }
 
 #[test]
@@ -580,5 +580,43 @@ fn long_imports_show_progress_on_a_terminal_only() {
     assert!(
         screen.contains("stored 3000 event(s) at positions 1–3000"),
         "{screen}"
+    );
+}
+
+#[test]
+fn tables_for_people_fit_100_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    assert_eq!(kamlog(&data, &["import", REPLAY]).status.code(), Some(0));
+    for args in [
+        &["accounts"][..],
+        &["view", "northwind", "coverage", "--as-of", "2025-06-01"],
+        &["view", "northwind", "stage", "--as-of", "2025-06-01"],
+        &["view", "northwind", "value", "--as-of", "2024-10-31"],
+        &[
+            "view",
+            "northwind",
+            "classification",
+            "--as-of",
+            "2025-06-01",
+        ],
+        &["view", "northwind", "economics", "--as-of", "2025-06-01"],
+        &["log", "northwind"],
+        &["alerts", "--as-of", "2025-06-01"],
+        &["alerts", "--history", "--as-of", "2025-06-01"],
+    ] {
+        let o = kamlog(&data, args);
+        assert_eq!(o.status.code(), Some(0), "{args:?}");
+        for line in stdout(&o).lines() {
+            assert!(line.chars().count() <= 100, "{args:?}: {line}");
+        }
+    }
+    // Alert details in words under their row, the subject's name beside its id.
+    let o = kamlog(&data, &["alerts", "--as-of", "2025-06-01"]);
+    let text = stdout(&o);
+    assert!(text.contains("\nnorthwind  champion_departed        s-mia (Mia Novak)     2025-03-15 17:00 (position 37)\n           unfilled roles champion, decision_maker\n"), "{text}");
+    assert!(
+        text.contains("           last interaction 2023-05-15 13:00 UTC\n"),
+        "{text}"
     );
 }

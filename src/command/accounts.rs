@@ -44,7 +44,7 @@ pub fn run(q: &Query, json: bool, out: &mut Out) -> Result<i32, Error> {
         outw!(
             out,
             "{}",
-            super::view::table(
+            super::table::table(
                 &[
                     "account",
                     "name",

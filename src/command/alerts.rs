@@ -7,16 +7,21 @@ use crate::query::Query;
 use crate::view::Selection;
 use serde_json::Value;
 
-/// An alert's detail in words.
+/// An alert's detail in words, without the subject's name (shown beside its id): times for
+/// people, lists with commas.
 fn detail(d: &Value) -> String {
     match d {
-        Value::Object(m) if m.is_empty() => "-".into(),
         Value::Object(m) => m
             .iter()
+            .filter(|(k, _)| k.as_str() != "name")
             .map(|(k, v)| {
                 let v = match v {
-                    Value::String(s) => s.clone(),
+                    Value::String(s) => match chrono::DateTime::parse_from_rfc3339(s) {
+                        Ok(t) => super::human_time(t.with_timezone(&chrono::Utc)),
+                        Err(_) => s.clone(),
+                    },
                     Value::Null => "none".into(),
+                    Value::Array(a) if a.is_empty() => "none".into(),
                     Value::Array(a) => a
                         .iter()
                         .map(|x| {
@@ -25,7 +30,7 @@ fn detail(d: &Value) -> String {
                                 .unwrap_or_else(|| x.to_string())
                         })
                         .collect::<Vec<_>>()
-                        .join(","),
+                        .join(", "),
                     other => other.to_string(),
                 };
                 format!("{} {v}", k.replace('_', " "))
@@ -33,6 +38,14 @@ fn detail(d: &Value) -> String {
             .collect::<Vec<_>>()
             .join("; "),
         other => other.to_string(),
+    }
+}
+
+/// The subject with its name beside it, when the detail names it.
+fn subject(id: &str, d: &Value) -> String {
+    match d.get("name").and_then(Value::as_str) {
+        Some(name) => format!("{id} ({name})"),
+        None => id.to_string(),
     }
 }
 
@@ -58,38 +71,40 @@ pub fn human(doc: &AlertsDoc) -> String {
     out += "\n";
     match &doc.alerts {
         AlertList::Open(list) => {
-            let rows: Vec<Vec<String>> = list
+            let rows = list
                 .iter()
                 .map(|a| {
-                    vec![
-                        a.account_id.clone(),
-                        a.kind.to_string(),
-                        a.subject.clone(),
-                        when(a.raised_at, a.raised_position),
-                        detail(&a.detail),
-                    ]
+                    (
+                        vec![
+                            a.account_id.clone(),
+                            a.kind.to_string(),
+                            subject(&a.subject, &a.detail),
+                            when(a.raised_at, a.raised_position),
+                        ],
+                        vec![detail(&a.detail)],
+                    )
                 })
                 .collect();
-            out += &super::view::table(&["account", "kind", "subject", "raised", "detail"], &rows);
+            out += &super::table::with_details(&["account", "kind", "subject", "raised"], rows);
         }
         AlertList::History(list) => {
-            let rows: Vec<Vec<String>> = list
+            let rows = list
                 .iter()
                 .map(|a| {
-                    vec![
-                        a.account_id.clone(),
-                        a.kind.to_string(),
-                        a.subject.clone(),
-                        a.state.clone(),
-                        when(a.at, a.position),
-                        detail(&a.detail),
-                    ]
+                    (
+                        vec![
+                            a.account_id.clone(),
+                            a.kind.to_string(),
+                            subject(&a.subject, &a.detail),
+                            a.state.clone(),
+                            when(a.at, a.position),
+                        ],
+                        vec![detail(&a.detail)],
+                    )
                 })
                 .collect();
-            out += &super::view::table(
-                &["account", "kind", "subject", "state", "when", "detail"],
-                &rows,
-            );
+            out +=
+                &super::table::with_details(&["account", "kind", "subject", "state", "when"], rows);
         }
     }
     out

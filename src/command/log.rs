@@ -8,9 +8,10 @@ use crate::query::timeline::{Filter, LogDoc};
 use crate::query::Query;
 use crate::view::Selection;
 
-/// The timeline as text for people.
+/// The timeline as text for people: one row per entry, what the event said and what it
+/// changed on the lines below it.
 pub fn human(doc: &LogDoc) -> String {
-    let rows: Vec<Vec<String>> = doc
+    let rows = doc
         .entries
         .iter()
         .map(|x| {
@@ -34,20 +35,18 @@ pub fn human(doc: &LogDoc) -> String {
                 }
                 None => ("".into(), "".into(), "(time)".into(), String::new()),
             };
-            vec![
-                x.at.format("%Y-%m-%d %H:%M").to_string(),
-                ver,
-                pos,
-                what,
-                summary,
-                changes,
-            ]
+            let changed = if changes.trim().is_empty() {
+                String::new()
+            } else {
+                format!("changed: {}", changes.trim())
+            };
+            (
+                vec![x.at.format("%Y-%m-%d %H:%M").to_string(), ver, pos, what],
+                vec![summary, changed],
+            )
         })
         .collect();
-    super::view::table(
-        &["occurred", "ver", "pos", "type", "summary", "changed"],
-        &rows,
-    )
+    super::table::with_details(&["occurred", "ver", "pos", "type"], rows)
 }
 
 pub fn run(

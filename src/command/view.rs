@@ -59,32 +59,6 @@ fn ids(v: &[String]) -> String {
     }
 }
 
-/// Renders rows as aligned columns.
-pub(crate) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for r in rows {
-        for (i, c) in r.iter().enumerate() {
-            widths[i] = widths[i].max(c.chars().count());
-        }
-    }
-    let line = |cells: Vec<String>| {
-        let mut out = String::new();
-        for (i, c) in cells.iter().enumerate() {
-            if i + 1 == cells.len() {
-                out.push_str(c);
-            } else {
-                out.push_str(&format!("{c:<w$}  ", w = widths[i]));
-            }
-        }
-        out.trim_end().to_string() + "\n"
-    };
-    let mut out = line(headers.iter().map(|h| h.to_string()).collect());
-    for r in rows {
-        out.push_str(&line(r.clone()));
-    }
-    out
-}
-
 /// A view as text for people.
 pub fn human(v: &View) -> String {
     let (h, name) = match v {
@@ -134,7 +108,7 @@ fn coverage(v: &CoverageView) -> String {
         })
         .collect();
     let mut out = "key stakeholders\n".to_string();
-    out += &table(
+    out += &super::table::table(
         &["stakeholder", "name", "coverage", "covered by", "risk"],
         &rows,
     );
@@ -152,7 +126,7 @@ fn coverage(v: &CoverageView) -> String {
         })
         .collect();
     out += "\nteam\n";
-    out += &table(
+    out += &super::table::table(
         &[
             "member",
             "name",
@@ -209,7 +183,7 @@ fn stage(v: &StageView) -> String {
                 vec![k.replace('_', " "), s]
             })
             .collect();
-        out += &table(&["figure", "value"], &rows);
+        out += &super::table::table(&["figure", "value"], &rows);
     }
     out += "\nhistory\n";
     let rows: Vec<Vec<String>> = v
@@ -228,7 +202,7 @@ fn stage(v: &StageView) -> String {
             ]
         })
         .collect();
-    out += &table(&["date", "source", "stage", "caused by"], &rows);
+    out += &super::table::table(&["date", "source", "stage", "caused by"], &rows);
     out
 }
 
@@ -246,10 +220,7 @@ fn value(v: &ValueView) -> String {
                 p.due_date.format("%Y-%m-%d").to_string(),
                 if p.status == "overdue" {
                     let days = (v.header.as_of.date_naive() - p.due_date).num_days();
-                    format!(
-                        "OVERDUE, {days} day{} past due",
-                        if days == 1 { "" } else { "s" }
-                    )
+                    format!("OVERDUE {days} day{}", if days == 1 { "" } else { "s" })
                 } else {
                     p.status.to_string()
                 },
@@ -257,7 +228,7 @@ fn value(v: &ValueView) -> String {
             ]
         })
         .collect();
-    let mut out = table(
+    let mut out = super::table::table(
         &[
             "promise",
             "metric",
@@ -285,7 +256,7 @@ fn value(v: &ValueView) -> String {
         })
         .collect();
     out += "\ntotals\n";
-    out += &table(
+    out += &super::table::table(
         &["unit", "for", "promised", "due", "delivered", "realization"],
         &rows,
     );
@@ -306,7 +277,7 @@ fn classification(v: &ClassificationView) -> String {
         .iter()
         .map(|h| vec![h.position.to_string(), h.quadrant.to_string()])
         .collect();
-    out += &table(&["position", "quadrant"], &rows);
+    out += &super::table::table(&["position", "quadrant"], &rows);
     out
 }
 
@@ -324,7 +295,7 @@ fn economics(v: &EconomicsView) -> String {
             ]
         })
         .collect();
-    table(
+    super::table::table(
         &["currency", "revenue", "gross margin", "investment", "roi"],
         &rows,
     )
