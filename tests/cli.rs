@@ -620,3 +620,33 @@ fn tables_for_people_fit_100_columns() {
         "{text}"
     );
 }
+
+#[test]
+fn risk_is_red_on_a_terminal_unless_no_color() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    assert_eq!(kamlog(&data, &["import", REPLAY]).status.code(), Some(0));
+    let on_terminal = |no_color: Option<&str>| {
+        let mut c = Command::new("script");
+        c.args(["-qec"])
+            .arg(format!(
+                "'{}' --data '{}' view northwind value --as-of 2024-10-31",
+                env!("CARGO_BIN_EXE_kamlog"),
+                data.display()
+            ))
+            .arg("/dev/null")
+            .env_remove("NO_COLOR");
+        if let Some(v) = no_color {
+            c.env("NO_COLOR", v);
+        }
+        stdout(&c.output().unwrap())
+    };
+    assert!(on_terminal(None).contains("\x1b[31mOVERDUE\x1b[0m 31 days"));
+    assert!(!on_terminal(Some("1")).contains('\x1b'));
+    // Not a terminal: no colour.
+    let o = kamlog(
+        &data,
+        &["view", "northwind", "value", "--as-of", "2024-10-31"],
+    );
+    assert!(!stdout(&o).contains('\x1b'));
+}

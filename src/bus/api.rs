@@ -168,7 +168,7 @@ fn run_command(
             call.request.name()
         )));
     }
-    let reply = crate::command::capture(store, policy, &call.request, call.json)?;
+    let reply = crate::command::capture(store, policy, &call.request, call.json, call.color)?;
     serde_json::to_value(reply).map_err(bus_err)
 }
 

@@ -308,6 +308,7 @@ fn with_stdio<T>(f: impl FnOnce(&mut Out) -> T) -> T {
     let r = f(&mut Out {
         stdout: &mut w,
         stderr: &mut e,
+        color: crate::command::color_wanted(),
     });
     let _ = w.flush();
     r
@@ -421,6 +422,7 @@ fn remote_import(
                     expected_version: expected,
                 },
                 json: true,
+                color: false,
             },
         ));
         let reply = reply.map_err(|e| {
@@ -544,7 +546,16 @@ async fn shutdown_signal() {
 fn remote(url: &str, prefix: &str, request: Request, json: bool) -> Result<i32, Error> {
     let rt = tokio::runtime::Runtime::new().map_err(|e| Error::Io(e.to_string()))?;
     let names = crate::bus::Names::new(prefix);
-    let reply = rt.block_on(crate::bus::call(url, &names, &Call { request, json }))?;
+    let color = crate::command::color_wanted();
+    let reply = rt.block_on(crate::bus::call(
+        url,
+        &names,
+        &Call {
+            request,
+            json,
+            color,
+        },
+    ))?;
     with_stdio(|out| {
         let _ = out.stdout.write_all(reply.stdout.as_bytes());
         let _ = out.stderr.write_all(reply.stderr.as_bytes());

@@ -54,10 +54,46 @@ pub fn human_time(t: chrono::DateTime<chrono::Utc>) -> String {
     }
 }
 
-/// Where a command writes: its standard output and standard error.
+/// Where a command writes: its standard output and standard error, and whether risk may be
+/// shown in colour (a terminal, `NO_COLOR` unset, not `--json`).
 pub struct Out<'a> {
     pub stdout: &'a mut dyn Write,
     pub stderr: &'a mut dyn Write,
+    pub color: bool,
+}
+
+/// Whether output to this terminal may use colour: stdout is a terminal and `NO_COLOR`
+/// (https://no-color.org) is unset or empty.
+pub fn color_wanted() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Marks risk in red (ANSI) in a text for people: overdue promises, coverage risk markers,
+/// alert kinds.
+pub fn colorize(text: &str) -> String {
+    const RED: &str = "\x1b[31m";
+    const RESET: &str = "\x1b[0m";
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let mut l = line.to_string();
+        for token in ["!! uncovered", "!  single", "OVERDUE"]
+            .into_iter()
+            .chain(crate::alert::Kind::ALL.iter().map(|k| k.name()))
+        {
+            if let Some(i) = l.find(token) {
+                // Whole words only (an alert kind inside a longer name is left alone).
+                let before = l[..i].chars().last();
+                let after = l[i + token.len()..].chars().next();
+                let word = |c: Option<char>| c.is_none_or(|c| !c.is_alphanumeric() && c != '_');
+                if word(before) && word(after) {
+                    l = format!("{}{RED}{token}{RESET}{}", &l[..i], &l[i + token.len()..]);
+                }
+            }
+        }
+        out.push_str(&l);
+    }
+    out
 }
 
 /// A command on a store, with its arguments as given on the command line.
@@ -138,13 +174,16 @@ impl Request {
     ];
 }
 
-/// A request as sent over NATS: the command and whether the caller wants `--json` output.
+/// A request as sent over NATS: the command, whether the caller wants `--json` output, and
+/// whether its terminal takes colour.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Call {
     #[serde(flatten)]
     pub request: Request,
     #[serde(default)]
     pub json: bool,
+    #[serde(default)]
+    pub color: bool,
 }
 
 /// What a command printed, and its exit status.
@@ -163,6 +202,25 @@ pub fn execute(
     json: bool,
     out: &mut Out,
 ) -> Result<i32> {
+    if out.color && !json && !matches!(request, Request::Export { .. }) {
+        // Rendered plain, then risk marked in colour.
+        let mut plain = Vec::new();
+        let exit = execute(
+            store,
+            policy,
+            request,
+            json,
+            &mut Out {
+                stdout: &mut plain,
+                stderr: out.stderr,
+                color: false,
+            },
+        )?;
+        let _ = out
+            .stdout
+            .write_all(colorize(&String::from_utf8_lossy(&plain)).as_bytes());
+        return Ok(exit);
+    }
     match request {
         Request::Append {
             events,
@@ -251,7 +309,13 @@ pub fn execute(
 }
 
 /// Runs a request and captures its output (what `kamlog serve` sends back).
-pub fn capture(store: &Store, policy: &Policy, request: &Request, json: bool) -> Result<Reply> {
+pub fn capture(
+    store: &Store,
+    policy: &Policy,
+    request: &Request,
+    json: bool,
+    color: bool,
+) -> Result<Reply> {
     let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
     let exit = execute(
         store,
@@ -261,6 +325,7 @@ pub fn capture(store: &Store, policy: &Policy, request: &Request, json: bool) ->
         &mut Out {
             stdout: &mut stdout,
             stderr: &mut stderr,
+            color,
         },
     )?;
     Ok(Reply {
