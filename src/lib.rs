@@ -38,6 +38,7 @@ pub mod history;
 pub mod import;
 pub mod model;
 pub mod query;
+pub mod schemas;
 pub mod store;
 pub mod suggest;
 pub mod view;

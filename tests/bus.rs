@@ -12,8 +12,18 @@ use common::*;
 use kamlog::bus::{self, ServeOptions};
 use kamlog::Store;
 use serde_json::{json, Value};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// A schema published under `schemas/`.
+fn published_schema(name: &str) -> jsonschema::Validator {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("schemas")
+        .join(name);
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    jsonschema::validator_for(&schema).unwrap()
+}
 
 fn workload(seed: u64, accounts: usize, n: u64) -> Vec<Value> {
     kamlog::workload::Workload::new(seed, accounts, n).collect()
@@ -144,6 +154,19 @@ async fn every_event_arrives_once_in_order_with_headers_and_alerts_follow() {
         );
     }
     assert_alternating(&msgs);
+    // Every message validates against its published schema (an independent validator).
+    let envelope = published_schema("envelope.schema.json");
+    let alert = published_schema("alert-message.schema.json");
+    for m in &msgs {
+        let schema = if m.0.contains(".alerts.") {
+            &alert
+        } else {
+            &envelope
+        };
+        let errors: Vec<String> = schema.iter_errors(&m.2).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{}: {errors:?}", m.0);
+    }
+    assert!(published_schema("view.coverage.schema.json").is_valid(&coverage));
     drop(nats);
 }
 
@@ -309,6 +332,27 @@ async fn request_reply_append_view_and_a_malformed_batch() {
     assert_eq!(
         reply["error"],
         json!("concurrency conflict on account initech: expected version 3, but it is at 13")
+    );
+    // A command through the API: its call and reply validate against their schemas.
+    let call = json!({"command": "view", "account": "initech", "view": "value", "json": true});
+    assert!(published_schema("api.call.schema.json").is_valid(&call));
+    let reply = bus::request(
+        &nats.url(),
+        "read.view",
+        None,
+        call.to_string().into_bytes(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        published_schema("api.reply.schema.json").is_valid(&reply),
+        "{reply}"
+    );
+    assert_eq!(reply["exit"], json!(0));
+    let doc: Value = serde_json::from_str(reply["stdout"].as_str().unwrap()).unwrap();
+    assert!(
+        published_schema("view.value.schema.json").is_valid(&doc),
+        "{doc}"
     );
     // On the wire a failure carries the standard service error headers, and counts in the
     // service's statistics.

@@ -8,7 +8,7 @@
 //!   and agrees with kamlog's own validator on a corpus of good and bad events.
 
 use kamlog::event::catalog::{example_data, EVENT_TYPES};
-use kamlog::event::schema::{all_schemas, envelope_schema, type_schema};
+use kamlog::event::schema::{envelope_schema, type_schema};
 use kamlog::event::validate::parse_line;
 use kamlog::event::EventData;
 use serde_json::{json, Value};
@@ -28,13 +28,13 @@ fn validator(schema: &Value) -> jsonschema::Validator {
 #[test]
 fn schemas_on_disk_match_the_catalog() {
     let dir = root().join("schemas");
-    let generated = all_schemas();
+    let generated = kamlog::schemas::published();
     for (name, text) in &generated {
         let on_disk = std::fs::read_to_string(dir.join(name))
             .unwrap_or_else(|_| panic!("schemas/{name} is missing; run `kamlog schemas`"));
         assert_eq!(
             &on_disk, text,
-            "schemas/{name} differs from the catalog; run `kamlog schemas`"
+            "schemas/{name} differs from what the catalog and types generate; run `kamlog schemas`"
         );
     }
     let count = std::fs::read_dir(&dir).unwrap().count();
@@ -43,7 +43,11 @@ fn schemas_on_disk_match_the_catalog() {
         generated.len(),
         "schemas/ holds files the catalog does not generate"
     );
-    assert_eq!(generated.len(), 26, "25 event types + the envelope");
+    assert_eq!(
+        generated.len(),
+        39,
+        "25 event types + the envelope + 13 output documents"
+    );
 }
 
 #[test]
@@ -386,4 +390,70 @@ fn every_replay_event_is_valid_for_the_independent_validator() {
         }
     }
     assert!(checked >= 40, "only {checked} replay events found");
+}
+
+/// The schema published under `schemas/` with this file name.
+fn published(name: &str) -> jsonschema::Validator {
+    let text = std::fs::read_to_string(root().join("schemas").join(name)).unwrap();
+    validator(&serde_json::from_str(&text).unwrap())
+}
+
+fn kamlog_json(data: &Path, args: &[&str]) -> Value {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_kamlog"))
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+}
+
+#[test]
+fn every_json_output_is_valid_for_its_published_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let replay = root().join("replays/northwind-journey/events.jsonl");
+    let import = kamlog_json(&data, &["import", replay.to_str().unwrap()]);
+    let mut checked = vec![(import, "import.schema.json")];
+    for v in ["coverage", "stage", "value", "classification", "economics"] {
+        checked.push((
+            kamlog_json(&data, &["view", "northwind", v, "--as-of", "2024-10-31"]),
+            Box::leak(format!("view.{v}.schema.json").into_boxed_str()),
+        ));
+    }
+    checked.push((
+        kamlog_json(
+            &data,
+            &["view", "northwind", "stage", "--known-at", "2030-01-01"],
+        ),
+        "view.stage.schema.json",
+    ));
+    checked.push((kamlog_json(&data, &["accounts"]), "accounts.schema.json"));
+    checked.push((kamlog_json(&data, &["alerts"]), "alerts.schema.json"));
+    checked.push((
+        kamlog_json(&data, &["alerts", "northwind", "--history"]),
+        "alerts.schema.json",
+    ));
+    checked.push((kamlog_json(&data, &["log", "northwind"]), "log.schema.json"));
+    let event = root().join("replays/champion-departs/events.jsonl");
+    checked.push((
+        kamlog_json(&data, &["append", event.to_str().unwrap()]),
+        "append.schema.json",
+    ));
+    for (doc, schema) in &checked {
+        let v = published(schema);
+        let errors: Vec<String> = v.iter_errors(doc).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{schema}: {errors:?}");
+    }
+    // The schemas are specific: a coverage view is not a stage view, an alerts document not
+    // a log.
+    assert!(!published("view.stage.schema.json").is_valid(&checked[1].0));
+    assert!(!published("log.schema.json").is_valid(&checked[8].0));
 }

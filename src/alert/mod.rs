@@ -15,7 +15,19 @@ use std::collections::BTreeMap;
 
 /// The alert kinds of SPEC 5, declared in the order of their names (lists of alerts are
 /// sorted by kind name, then subject).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    schemars::JsonSchema,
+    Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     BowTie,
@@ -266,7 +278,7 @@ pub fn conditions_at(frame: &Frame, once_cooperative: bool, policy: &Policy) -> 
 }
 
 /// A raised or resolved transition (SPEC 8 `alerts --history`, SPEC 6's alert message).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema, Deserialize)]
 pub struct Transition {
     pub account_id: String,
     pub kind: Kind,
@@ -275,6 +287,7 @@ pub struct Transition {
     pub state: String,
     /// The business instant.
     #[serde(serialize_with = "crate::view::fmt::time")]
+    #[schemars(with = "String")]
     pub at: DateTime<Utc>,
     /// The causing event's position, null for a time-driven change.
     pub position: Option<u64>,
@@ -282,29 +295,32 @@ pub struct Transition {
 }
 
 /// An open alert (SPEC 8 `alerts`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema, Deserialize)]
 pub struct Alert {
     pub account_id: String,
     pub kind: Kind,
     pub subject: String,
     #[serde(serialize_with = "crate::view::fmt::time")]
+    #[schemars(with = "String")]
     pub raised_at: DateTime<Utc>,
     pub raised_position: Option<u64>,
     pub detail: Value,
 }
 
 /// `alerts`: the open alerts or, with `--history`, every transition.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct AlertsDoc {
     #[serde(serialize_with = "crate::view::fmt::time")]
+    #[schemars(with = "String")]
     pub as_of: DateTime<Utc>,
     #[serde(serialize_with = "crate::view::fmt::opt_time")]
+    #[schemars(with = "Option<String>")]
     pub known_at: Option<DateTime<Utc>>,
     pub alerts: AlertList,
 }
 
 /// The entries of [`AlertsDoc`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum AlertList {
     Open(Vec<Alert>),

@@ -21,7 +21,7 @@ use crate::store::Store;
 use crate::view::time_str;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// One published transition of an alert.
@@ -37,6 +37,22 @@ pub struct Sent {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Published {
     pub alerts: BTreeMap<String, Vec<Sent>>,
+}
+
+/// The body of an alert message on `<prefix>.alerts.<account>.<kind>` (SPEC 6 v2).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct AlertMessage {
+    pub account_id: String,
+    /// The alert kind (SPEC 5).
+    pub kind: String,
+    pub subject: String,
+    /// `raised` or `resolved`.
+    pub state: String,
+    /// The causing event's position; null for a time-driven change.
+    pub position: Option<u64>,
+    /// The business instant (RFC 3339, UTC).
+    pub at: String,
+    pub detail: Value,
 }
 
 /// An alert message ready to send.
@@ -95,16 +111,16 @@ impl Message {
     }
 
     /// The message body (SPEC 6).
-    pub fn body(&self) -> Value {
-        json!({
-            "account_id": self.account_id,
-            "kind": self.kind,
-            "subject": self.subject,
-            "state": self.state,
-            "position": self.position,
-            "at": time_str(self.at),
-            "detail": self.detail,
-        })
+    pub fn body(&self) -> AlertMessage {
+        AlertMessage {
+            account_id: self.account_id.clone(),
+            kind: self.kind.clone(),
+            subject: self.subject.clone(),
+            state: self.state.clone(),
+            position: self.position,
+            at: time_str(self.at),
+            detail: self.detail.clone(),
+        }
     }
 
     /// Reads a message back from the stream (for [`Published::note`]).

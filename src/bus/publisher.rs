@@ -364,7 +364,7 @@ impl Publisher {
                     .send(
                         format!("{prefix}.alerts.{}.{}", m.account_id, m.kind),
                         headers,
-                        Bytes::from(m.body().to_string()),
+                        Bytes::from(serde_json::to_vec(&m.body()).map_err(super::bus_err)?),
                     )
                     .await?;
                 sent += 1;

@@ -4,7 +4,25 @@ use super::Out;
 use crate::error::Error;
 use crate::query::Query;
 use crate::view::{Selection, View, ViewKind};
-use serde_json::json;
+use serde::Serialize;
+
+/// `kamlog accounts --json` (SPEC 8).
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct AccountsDoc {
+    pub accounts: Vec<AccountLine>,
+}
+
+/// One account of [`AccountsDoc`].
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct AccountLine {
+    pub account_id: String,
+    pub name: Option<String>,
+    pub version: u64,
+    /// The inferred stage now.
+    pub stage: crate::view::stage::Stage,
+    pub quadrant: Option<&'static str>,
+    pub open_alerts: usize,
+}
 
 pub fn run(q: &Query, json: bool, out: &mut Out) -> Result<i32, Error> {
     let sel = Selection::as_of(chrono::Utc::now());
@@ -20,24 +38,33 @@ pub fn run(q: &Query, json: bool, out: &mut Out) -> Result<i32, Error> {
         ) else {
             unreachable!("render gives the kind asked for")
         };
-        list.push(
-            json!({"account_id": a, "name": name, "version": head.version,
-            "stage": stage.inferred.stage, "quadrant": class.quadrant, "open_alerts": open}),
-        );
+        list.push(AccountLine {
+            account_id: a.clone(),
+            name,
+            version: head.version,
+            stage: stage.inferred.stage,
+            quadrant: class.quadrant,
+            open_alerts: open,
+        });
     }
     if json {
-        outln!(out, "{}", json!({"accounts": list}));
+        let doc = AccountsDoc { accounts: list };
+        outln!(
+            out,
+            "{}",
+            serde_json::to_string(&doc).expect("accounts serialize")
+        );
     } else {
         let rows: Vec<Vec<String>> = list
             .iter()
             .map(|a| {
                 vec![
-                    a["account_id"].as_str().unwrap_or("").into(),
-                    a["name"].as_str().unwrap_or("-").into(),
-                    a["version"].to_string(),
-                    a["stage"].as_str().unwrap_or("-").into(),
-                    a["quadrant"].as_str().unwrap_or("-").into(),
-                    a["open_alerts"].to_string(),
+                    a.account_id.clone(),
+                    a.name.clone().unwrap_or_else(|| "-".into()),
+                    a.version.to_string(),
+                    a.stage.name().to_string(),
+                    a.quadrant.unwrap_or("-").into(),
+                    a.open_alerts.to_string(),
                 ]
             })
             .collect();

@@ -37,23 +37,62 @@ fn read_all(input: impl std::io::BufRead) -> Result<(Vec<NewEvent>, Vec<usize>),
     Ok((events, lines))
 }
 
+/// `kamlog append --json` (and, with `"ok": true`, the API's typed append reply).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+pub struct AppendReport {
+    pub stored: usize,
+    pub duplicates: usize,
+    pub events: Vec<EventAck>,
+}
+
+/// One event of an [`AppendReport`]: where it is stored (or was already).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+pub struct EventAck {
+    pub event_id: String,
+    pub account_id: String,
+    pub version: u64,
+    pub position: u64,
+    pub hash: String,
+    pub duplicate: bool,
+}
+
+impl AppendReport {
+    pub fn of(outcome: &AppendOutcome) -> AppendReport {
+        AppendReport {
+            stored: outcome.stored(),
+            duplicates: outcome.duplicates(),
+            events: outcome
+                .events
+                .iter()
+                .map(|e| EventAck {
+                    event_id: e.event_id.clone(),
+                    account_id: e.account_id.clone(),
+                    version: e.version,
+                    position: e.position,
+                    hash: e.hash.clone(),
+                    duplicate: e.duplicate,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `kamlog import --json`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+pub struct ImportReport {
+    pub stored: usize,
+    pub duplicates: usize,
+    pub first_position: Option<u64>,
+    pub last_position: Option<u64>,
+}
+
 pub fn report(outcome: &AppendOutcome, json: bool, out: &mut Out) {
     let (stored, dups) = (outcome.stored(), outcome.duplicates());
     if json {
-        let events: Vec<_> = outcome
-            .events
-            .iter()
-            .map(|e| {
-                serde_json::json!({
-                    "event_id": e.event_id, "account_id": e.account_id, "version": e.version,
-                    "position": e.position, "hash": e.hash, "duplicate": e.duplicate,
-                })
-            })
-            .collect();
         outln!(
             out,
             "{}",
-            serde_json::json!({"stored": stored, "duplicates": dups, "events": events})
+            serde_json::to_string(&AppendReport::of(outcome)).expect("serializes")
         );
     } else {
         print_summary(

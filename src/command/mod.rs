@@ -97,7 +97,7 @@ pub fn colorize(text: &str) -> String {
 }
 
 /// A command on a store, with its arguments as given on the command line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "command", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Request {
     /// Events (JSONL) as one atomic batch.
@@ -176,7 +176,7 @@ impl Request {
 
 /// A request as sent over NATS: the command, whether the caller wants `--json` output, and
 /// whether its terminal takes colour.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Call {
     #[serde(flatten)]
     pub request: Request,
@@ -187,7 +187,7 @@ pub struct Call {
 }
 
 /// What a command printed, and its exit status.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Reply {
     pub exit: i32,
     pub stdout: String,

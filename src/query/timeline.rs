@@ -23,9 +23,10 @@ pub struct Filter {
 
 /// One entry: an event with what it changed, or a change driven by time alone (no event
 /// fields, `position` null).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct LogEntry {
     #[serde(serialize_with = "fmt::time")]
+    #[schemars(with = "String")]
     pub at: DateTime<Utc>,
     pub position: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -34,13 +35,14 @@ pub struct LogEntry {
 }
 
 /// The event part of an entry.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct EventFields {
     pub version: u64,
     pub event_id: String,
     #[serde(rename = "type")]
     pub type_name: &'static str,
     #[serde(serialize_with = "fmt::time")]
+    #[schemars(with = "String")]
     pub occurred_at: DateTime<Utc>,
     pub recorded_at: String,
     pub actor: Option<String>,
@@ -51,12 +53,14 @@ pub struct EventFields {
 }
 
 /// `kamlog log A --json`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct LogDoc {
     pub account_id: String,
     #[serde(serialize_with = "fmt::time")]
+    #[schemars(with = "String")]
     pub as_of: DateTime<Utc>,
     #[serde(serialize_with = "fmt::opt_time")]
+    #[schemars(with = "Option<String>")]
     pub known_at: Option<DateTime<Utc>>,
     pub entries: Vec<LogEntry>,
 }

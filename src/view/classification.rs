@@ -14,14 +14,14 @@ pub fn quadrant(attractiveness: i64, strength: i64) -> &'static str {
 }
 
 /// One classification in the history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ClassificationChange {
     pub quadrant: &'static str,
     pub position: u64,
 }
 
 /// `view A classification` (SPEC 8).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ClassificationView {
     #[serde(flatten)]
     pub header: super::Header,

@@ -9,7 +9,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// One key stakeholder's coverage.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct KeyStakeholder {
     pub stakeholder_id: String,
     pub name: String,
@@ -20,7 +20,7 @@ pub struct KeyStakeholder {
 }
 
 /// One active member's succession picture.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct MemberCoverage {
     pub member_id: String,
     pub name: String,
@@ -30,17 +30,18 @@ pub struct MemberCoverage {
 }
 
 /// The coverage figures at one instant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Coverage {
     pub key_stakeholders: Vec<KeyStakeholder>,
     pub members: Vec<MemberCoverage>,
     #[serde(serialize_with = "super::fmt::dec")]
+    #[schemars(with = "String")]
     pub coverage_ratio: Decimal,
     pub bow_tie: bool,
 }
 
 /// `view A coverage` (SPEC 8).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct CoverageView {
     #[serde(flatten)]
     pub header: super::Header,

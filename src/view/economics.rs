@@ -7,21 +7,25 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 /// One currency's figures.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct CurrencyLine {
     pub currency: String,
     #[serde(serialize_with = "super::fmt::dec")]
+    #[schemars(with = "String")]
     pub revenue: Decimal,
     #[serde(serialize_with = "super::fmt::dec")]
+    #[schemars(with = "String")]
     pub gross_margin: Decimal,
     #[serde(serialize_with = "super::fmt::dec")]
+    #[schemars(with = "String")]
     pub investment: Decimal,
     #[serde(serialize_with = "super::fmt::opt_dec")]
+    #[schemars(with = "Option<String>")]
     pub roi: Option<Decimal>,
 }
 
 /// `view A economics` (SPEC 8).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct EconomicsView {
     #[serde(flatten)]
     pub header: super::Header,

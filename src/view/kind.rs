@@ -11,7 +11,19 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// The views `kamlog view` knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    schemars::JsonSchema,
+    Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ViewKind {
     Coverage,
@@ -51,12 +63,14 @@ impl ViewKind {
 }
 
 /// What every view starts with: the account and the selection it answers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Header {
     pub account_id: String,
     #[serde(serialize_with = "super::fmt::time")]
+    #[schemars(with = "String")]
     pub as_of: DateTime<Utc>,
     #[serde(serialize_with = "super::fmt::opt_time")]
+    #[schemars(with = "Option<String>")]
     pub known_at: Option<DateTime<Utc>>,
 }
 
@@ -71,7 +85,7 @@ impl Header {
 }
 
 /// Any one view.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum View {
     Coverage(CoverageView),

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 /// The relationship stages of SPEC 4.2. The developing ones are declared in their order;
 /// `disintegrating` stands outside it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
     Exploratory,
@@ -61,12 +61,13 @@ impl std::fmt::Display for Stage {
 }
 
 /// The evidence the rules read, at one instant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Evidence {
     pub customer_functions: usize,
     pub supplier_functions: usize,
     pub links: usize,
     #[serde(serialize_with = "super::fmt::dec")]
+    #[schemars(with = "String")]
     pub coverage_ratio: Decimal,
     pub key_stakeholders: usize,
     pub executive_link: bool,
@@ -76,6 +77,7 @@ pub struct Evidence {
     pub plan: bool,
     pub revenue_recorded: bool,
     #[serde(serialize_with = "super::fmt::opt_time")]
+    #[schemars(with = "Option<String>")]
     pub last_interaction: Option<DateTime<Utc>>,
     pub once_cooperative: bool,
 }
@@ -208,34 +210,36 @@ pub fn divergence(declared: Option<Stage>, inferred: Stage) -> bool {
 
 /// One change of declared or inferred stage, in business time (SPEC 8: `at` always,
 /// `position` null for a time-driven change).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema, Deserialize)]
 pub struct StageChange {
     /// `declared` or `inferred`.
     pub source: String,
     pub stage: String,
     #[serde(serialize_with = "super::fmt::time")]
+    #[schemars(with = "String")]
     pub at: DateTime<Utc>,
     pub position: Option<u64>,
 }
 
 /// The declared stage.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Declared {
     pub stage: String,
     #[serde(serialize_with = "super::fmt::time")]
+    #[schemars(with = "String")]
     pub occurred_at: DateTime<Utc>,
     pub rationale: Option<String>,
 }
 
 /// The inferred stage and the evidence for it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Inferred {
     pub stage: Stage,
     pub evidence: Evidence,
 }
 
 /// `view A stage` (SPEC 8).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct StageView {
     #[serde(flatten)]
     pub header: super::Header,

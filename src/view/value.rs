@@ -26,40 +26,48 @@ pub fn status(p: &crate::model::Promise, t: DateTime<Utc>) -> &'static str {
 }
 
 /// One promise of the value view.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct PromiseLine {
     pub promise_id: String,
     pub metric: String,
     pub unit: String,
     pub beneficiary: String,
     #[serde(serialize_with = "super::fmt::dec")]
+    #[schemars(with = "String")]
     pub promised: Decimal,
     #[serde(serialize_with = "super::fmt::dec")]
+    #[schemars(with = "String")]
     pub delivered: Decimal,
     #[serde(serialize_with = "super::fmt::date")]
+    #[schemars(with = "String")]
     pub due_date: NaiveDate,
     pub status: &'static str,
     #[serde(serialize_with = "super::fmt::dec")]
+    #[schemars(with = "String")]
     pub shortfall: Decimal,
 }
 
 /// The totals per (unit, beneficiary).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct TotalLine {
     pub unit: String,
     pub beneficiary: String,
     #[serde(serialize_with = "super::fmt::dec")]
+    #[schemars(with = "String")]
     pub promised: Decimal,
     #[serde(serialize_with = "super::fmt::dec")]
+    #[schemars(with = "String")]
     pub due: Decimal,
     #[serde(serialize_with = "super::fmt::dec")]
+    #[schemars(with = "String")]
     pub delivered: Decimal,
     #[serde(serialize_with = "super::fmt::opt_dec")]
+    #[schemars(with = "Option<String>")]
     pub realization: Option<Decimal>,
 }
 
 /// `view A value` (SPEC 8).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ValueView {
     #[serde(flatten)]
     pub header: super::Header,
