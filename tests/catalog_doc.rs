@@ -83,7 +83,10 @@ fn the_readme_catalog_is_generated_from_the_catalog() {
     let readme_path = root.join("README.md");
     let readme = std::fs::read_to_string(&readme_path).unwrap();
     let (start, end) = ("<!-- catalog:start -->\n", "<!-- catalog:end -->");
-    let a = readme.find(start).expect("README has the catalog start marker") + start.len();
+    let a = readme
+        .find(start)
+        .expect("README has the catalog start marker")
+        + start.len();
     let b = readme.find(end).expect("README has the catalog end marker");
     let want = generate(root);
     if std::env::var_os("KAMLOG_BLESS").is_some() {

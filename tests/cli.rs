@@ -650,3 +650,21 @@ fn risk_is_red_on_a_terminal_unless_no_color() {
     );
     assert!(!stdout(&o).contains('\x1b'));
 }
+
+#[test]
+fn coverage_shows_names_beside_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    assert_eq!(kamlog(&data, &["import", REPLAY]).status.code(), Some(0));
+    let o = kamlog(
+        &data,
+        &["view", "northwind", "coverage", "--as-of", "2024-08-01"],
+    );
+    let text = stdout(&o);
+    // m-anna is Anna Berg, her designated successor m-carl is Carl Diaz (replay events 2, 10, 21).
+    assert!(text.contains("m-anna (Anna Berg)"), "{text}");
+    assert!(
+        text.contains("s-olaf (Olaf Jensen)  m-carl (Carl Diaz)"),
+        "{text}"
+    );
+}

@@ -38,19 +38,38 @@ pub(crate) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-/// Splits text into lines of at most `width` characters at spaces (a longer word stays whole).
+/// Splits text into lines of at most `width` characters at spaces (a longer word, or a
+/// parenthesis, stays whole).
 pub(crate) fn wrap(text: &str, width: usize) -> Vec<String> {
+    // Words are split at spaces outside parentheses and not before one, so "m-eva (Eva Lind)"
+    // stays together.
+    let mut words = Vec::new();
+    let (mut word, mut depth) = (String::new(), 0usize);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if c == ' ' && depth == 0 && chars.peek() != Some(&'(') {
+            words.push(std::mem::take(&mut word));
+        } else {
+            word.push(c);
+        }
+    }
+    words.push(word);
     let mut lines = vec![String::new()];
-    for word in text.split(' ') {
+    for word in words {
         let last = lines.last_mut().expect("one line at least");
         let len = last.chars().count();
         if len > 0 && len + 1 + word.chars().count() > width {
-            lines.push(word.to_string());
+            lines.push(word);
         } else {
             if len > 0 {
                 last.push(' ');
             }
-            last.push_str(word);
+            last.push_str(&word);
         }
     }
     lines

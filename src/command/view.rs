@@ -50,15 +50,6 @@ pub fn run(
     Ok(0)
 }
 
-/// A list of ids, or "-" when empty.
-fn ids(v: &[String]) -> String {
-    if v.is_empty() {
-        "-".into()
-    } else {
-        v.join(",")
-    }
-}
-
 /// A view as text for people.
 pub fn human(v: &View) -> String {
     let (h, name) = match v {
@@ -89,6 +80,29 @@ pub fn human(v: &View) -> String {
 
 fn coverage(v: &CoverageView) -> String {
     let c = &v.coverage;
+    // People read names beside ids.
+    let names: std::collections::HashMap<&str, &str> = c
+        .members
+        .iter()
+        .map(|m| (m.member_id.as_str(), m.name.as_str()))
+        .chain(
+            c.key_stakeholders
+                .iter()
+                .map(|k| (k.stakeholder_id.as_str(), k.name.as_str())),
+        )
+        .collect();
+    let named = |ids: &[String]| -> String {
+        if ids.is_empty() {
+            return "-".into();
+        }
+        ids.iter()
+            .map(|i| match names.get(i.as_str()) {
+                Some(n) => format!("{i} ({n})"),
+                None => i.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let rows: Vec<Vec<String>> = c
         .key_stakeholders
         .iter()
@@ -102,14 +116,14 @@ fn coverage(v: &CoverageView) -> String {
                 k.stakeholder_id.clone(),
                 k.name.clone(),
                 k.coverage.to_string(),
-                ids(&k.covered_by),
                 flag.to_string(),
+                named(&k.covered_by),
             ]
         })
         .collect();
     let mut out = "key stakeholders\n".to_string();
     out += &super::table::table(
-        &["stakeholder", "name", "coverage", "covered by", "risk"],
+        &["stakeholder", "name", "coverage", "risk", "covered by"],
         &rows,
     );
     let rows: Vec<Vec<String>> = c
@@ -119,8 +133,11 @@ fn coverage(v: &CoverageView) -> String {
             vec![
                 m.member_id.clone(),
                 m.name.clone(),
-                ids(&m.sole_links),
-                m.successor.clone().unwrap_or_else(|| "-".into()),
+                named(&m.sole_links),
+                m.successor
+                    .as_ref()
+                    .map(|s| named(std::slice::from_ref(s)))
+                    .unwrap_or_else(|| "-".into()),
                 if m.successor_ready { "yes" } else { "NO" }.into(),
             ]
         })
