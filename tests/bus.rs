@@ -167,6 +167,17 @@ async fn every_event_arrives_once_in_order_with_headers_and_alerts_follow() {
         assert!(errors.is_empty(), "{}: {errors:?}", m.0);
     }
     assert!(published_schema("view.coverage.schema.json").is_valid(&coverage));
+    // Alert messages name their account and kind in headers too.
+    let js2 = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let s = js2.get_stream(bus::STREAM).await.unwrap();
+    for seq in 1..=msgs.len() as u64 {
+        let m = s.get_raw_message(seq).await.unwrap();
+        if m.subject.starts_with("kamlog.alerts.") {
+            let kind = m.subject.rsplit('.').next().unwrap().to_string();
+            assert_eq!(m.headers.get("Kamlog-Account").unwrap().as_str(), "globex");
+            assert_eq!(m.headers.get("Kamlog-Kind").unwrap().as_str(), kind);
+        }
+    }
     drop(nats);
 }
 
@@ -266,6 +277,11 @@ async fn serve_killed_mid_publish_resumes_from_its_checkpoint() {
     );
     eprintln!("{published_before} of {total} events were published before the kill");
     assert_exactly_once(&all_events(&store), &msgs);
+    // Started against an existing store, serve published its accounts' business-time alert
+    // transitions too, never twice in a row.
+    let msgs = read_stream(&nats.url()).await;
+    assert!(msgs.iter().any(|m| m.0.starts_with("kamlog.alerts.")));
+    assert_alternating(&msgs);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -383,6 +399,33 @@ async fn request_reply_append_view_and_a_malformed_batch() {
         .find(|e| e["subject"] == format!("{}.append", bus::API_PREFIX))
         .unwrap_or_else(|| panic!("{stats}"));
     assert_eq!(append["num_errors"], json!(3), "{stats}");
+    // Every endpoint names the schemas of its request and reply in its metadata.
+    let info = nc.request("$SRV.INFO.kamlog", "".into()).await.unwrap();
+    let info: Value = serde_json::from_slice(&info.payload).unwrap();
+    let endpoints = info["endpoints"].as_array().unwrap();
+    assert_eq!(endpoints.len(), 3 + 8, "{info}");
+    for e in endpoints {
+        let schema = e["metadata"]["reply_schema"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{e}"));
+        if !schema.contains('<') {
+            assert!(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("schemas")
+                    .join(schema)
+                    .exists(),
+                "{schema}"
+            );
+        }
+    }
+    let view = endpoints
+        .iter()
+        .find(|e| e["subject"] == "kamlog_api.read.view")
+        .unwrap();
+    assert_eq!(
+        view["metadata"]["request_schema"],
+        json!("api.call.schema.json")
+    );
     // A request over the batch limit is refused before it is parsed: nothing stored.
     let body = "{}\n".repeat(100_001);
     let reply = bus::request(&nats.url(), "append", None, body.into_bytes())

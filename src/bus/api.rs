@@ -190,15 +190,52 @@ pub(super) async fn run(
         .map_err(bus_err)?;
     let group = service.group(names.api.clone());
     let mut endpoints = Vec::new();
-    for name in ["append", "view", "alerts"] {
-        let ep = group.endpoint(name).await.map_err(bus_err)?;
+    // Each endpoint names the schemas (under `schemas/`) of its request and reply.
+    let meta = |pairs: &[(&str, &str)]| -> std::collections::HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    for (name, request, reply) in [
+        (
+            "append",
+            "JSONL, each line envelope.schema.json",
+            "append.schema.json",
+        ),
+        (
+            "view",
+            "{account, view, as_of?, known_at?}",
+            "view.<view>.schema.json",
+        ),
+        (
+            "alerts",
+            "{account?, as_of?, known_at?, history?}",
+            "alerts.schema.json",
+        ),
+    ] {
+        let ep = group
+            .endpoint_builder()
+            .metadata(meta(&[("request", request), ("reply_schema", reply)]))
+            .add(name)
+            .await
+            .map_err(bus_err)?;
         endpoints.push(ep.map(move |r| (name, r)).boxed());
     }
     for (access, writes) in [("read", false), ("write", true)] {
         let g = service.group(format!("{}.{access}", names.api));
         for name in Request::NAMES {
             if is_write(name) == writes {
-                let ep = g.endpoint(name).await.map_err(bus_err)?;
+                let ep = g
+                    .endpoint_builder()
+                    .metadata(meta(&[
+                        ("request_schema", "api.call.schema.json"),
+                        ("reply_schema", "api.reply.schema.json"),
+                        ("access", access),
+                    ]))
+                    .add(name)
+                    .await
+                    .map_err(bus_err)?;
                 let tag: &'static str = if writes { "write" } else { "read" };
                 endpoints.push(ep.map(move |r| (command_endpoint(tag, name), r)).boxed());
             }
