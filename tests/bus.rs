@@ -258,6 +258,16 @@ async fn serve_killed_mid_publish_resumes_from_its_checkpoint() {
     let published_before = events_of(&read_stream(&nats.url()).await).len();
     let mut child = serve();
     let msgs = wait_for_events(&nats.url(), total as usize, 300).await;
+    // The first alert pass (every account's business-time transitions) follows the events.
+    let start = Instant::now();
+    while !read_stream(&nats.url())
+        .await
+        .iter()
+        .any(|m| m.0.starts_with("kamlog.alerts."))
+        && start.elapsed() < Duration::from_secs(120)
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     // SIGTERM stops it cleanly.
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
