@@ -20,36 +20,12 @@ fn text(s: Schema) -> String {
 
 /// The generated schemas of every output document: (file name, text).
 pub fn output_schemas() -> Vec<(String, String)> {
-    use crate::view::{classification, coverage, economics, stage, value};
-    vec![
-        (
-            "view.coverage.schema.json",
-            text(schema_for!(coverage::CoverageView)),
-        ),
-        (
-            "view.stage.schema.json",
-            text(schema_for!(stage::StageView)),
-        ),
-        (
-            "view.value.schema.json",
-            text(schema_for!(value::ValueView)),
-        ),
-        (
-            "view.classification.schema.json",
-            text(schema_for!(classification::ClassificationView)),
-        ),
-        (
-            "view.economics.schema.json",
-            text(schema_for!(economics::EconomicsView)),
-        ),
-        (
-            "alerts.schema.json",
-            text(schema_for!(crate::alert::AlertsDoc)),
-        ),
-        (
-            "log.schema.json",
-            text(schema_for!(crate::query::timeline::LogDoc)),
-        ),
+    let views = crate::view::ViewKind::ALL
+        .into_iter()
+        .map(|k| (format!("view.{}.schema.json", k.name()), text(k.schema())));
+    let others = [
+        ("alerts.schema.json", text(schema_for!(crate::alert::AlertsDoc))),
+        ("log.schema.json", text(schema_for!(crate::query::timeline::LogDoc))),
         (
             "accounts.schema.json",
             text(schema_for!(crate::command::accounts::AccountsDoc)),
@@ -66,18 +42,12 @@ pub fn output_schemas() -> Vec<(String, String)> {
             "alert-message.schema.json",
             text(schema_for!(crate::bus::alerts::AlertMessage)),
         ),
-        (
-            "api.call.schema.json",
-            text(schema_for!(crate::command::Call)),
-        ),
-        (
-            "api.reply.schema.json",
-            text(schema_for!(crate::command::Reply)),
-        ),
+        ("api.call.schema.json", text(schema_for!(crate::command::Call))),
+        ("api.reply.schema.json", text(schema_for!(crate::command::Reply))),
     ]
     .into_iter()
-    .map(|(n, t)| (n.to_string(), t))
-    .collect()
+    .map(|(n, t)| (n.to_string(), t));
+    views.chain(others).collect()
 }
 
 /// Everything published under `schemas/`: the event schemas, then the output schemas.

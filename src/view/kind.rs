@@ -52,6 +52,17 @@ impl ViewKind {
         }
     }
 
+    /// The JSON Schema of the view's document (`schemas/view.<name>.schema.json`).
+    pub fn schema(self) -> schemars::Schema {
+        match self {
+            ViewKind::Coverage => schemars::schema_for!(CoverageView),
+            ViewKind::Stage => schemars::schema_for!(StageView),
+            ViewKind::Value => schemars::schema_for!(ValueView),
+            ViewKind::Classification => schemars::schema_for!(ClassificationView),
+            ViewKind::Economics => schemars::schema_for!(EconomicsView),
+        }
+    }
+
     pub fn parse(s: &str) -> Option<ViewKind> {
         ViewKind::ALL.into_iter().find(|k| k.name() == s)
     }
