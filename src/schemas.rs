@@ -24,8 +24,14 @@ pub fn output_schemas() -> Vec<(String, String)> {
         .into_iter()
         .map(|k| (format!("view.{}.schema.json", k.name()), text(k.schema())));
     let others = [
-        ("alerts.schema.json", text(schema_for!(crate::alert::AlertsDoc))),
-        ("log.schema.json", text(schema_for!(crate::query::timeline::LogDoc))),
+        (
+            "alerts.schema.json",
+            text(schema_for!(crate::alert::AlertsDoc)),
+        ),
+        (
+            "log.schema.json",
+            text(schema_for!(crate::query::timeline::LogDoc)),
+        ),
         (
             "accounts.schema.json",
             text(schema_for!(crate::command::accounts::AccountsDoc)),
@@ -42,8 +48,14 @@ pub fn output_schemas() -> Vec<(String, String)> {
             "alert-message.schema.json",
             text(schema_for!(crate::bus::alerts::AlertMessage)),
         ),
-        ("api.call.schema.json", text(schema_for!(crate::command::Call))),
-        ("api.reply.schema.json", text(schema_for!(crate::command::Reply))),
+        (
+            "api.call.schema.json",
+            text(schema_for!(crate::command::Call)),
+        ),
+        (
+            "api.reply.schema.json",
+            text(schema_for!(crate::command::Reply)),
+        ),
     ]
     .into_iter()
     .map(|(n, t)| (n.to_string(), t));

@@ -121,6 +121,7 @@ async fn every_event_arrives_once_in_order_with_headers_and_alerts_follow() {
             "account_id",
             "kind",
             "subject",
+            "severity",
             "state",
             "position",
             "at",

@@ -614,7 +614,8 @@ fn tables_for_people_fit_100_columns() {
     // Alert details in words under their row, the subject's name beside its id.
     let o = kamlog(&data, &["alerts", "--as-of", "2025-06-01"]);
     let text = stdout(&o);
-    assert!(text.contains("\nnorthwind  champion_departed        s-mia (Mia Novak)     2025-03-15 17:00 (position 37)\n           unfilled roles champion, decision_maker\n"), "{text}");
+    // Mia Novak held decision_maker (+1); northwind is a star, not strategic: 3 + 1 = high.
+    assert!(text.contains("\nnorthwind  champion_departed        high      s-mia (Mia Novak)     2025-03-15 17:00 (position 37)\n           unfilled roles champion, decision_maker\n"), "{text}");
     assert!(
         text.contains("           last interaction 2023-05-15 13:00 UTC\n"),
         "{text}"
@@ -667,4 +668,62 @@ fn coverage_shows_names_beside_ids() {
         text.contains("s-olaf (Olaf Jensen)  m-carl (Carl Diaz)"),
         "{text}"
     );
+}
+
+#[test]
+fn alert_severity_follows_its_points() {
+    // SPEC 5 v2, by hand: s-1 (Sam) is the economic buyer and a key stakeholder.
+    // - linked to m-1 only (2024-01-05): single_point_of_contact s-1 = 2 + 1 (economic buyer)
+    //   = 3, medium, at its instant;
+    // - classified 80/60 (2024-02-01): strategic, so the same open alert is 4, high, evaluated
+    //   at the as-of time — and no new transition (a change of severity alone is not one);
+    // - s-1 departs (2024-03-01): champion_departed s-1 = 3 + 1 (held economic_buyer when it
+    //   departed) + 1 (strategic) = 5, critical.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let mut events = base_account("acme");
+    events.push(ev(
+        "acme",
+        "relationship_linked",
+        "2024-01-05T00:00:00Z",
+        json!({"member_id": "m-1", "stakeholder_id": "s-1", "strength": 3}),
+    ));
+    events.push(ev(
+        "acme",
+        "account_classified",
+        "2024-02-01T00:00:00Z",
+        json!({"attractiveness": 80, "business_strength": 60}),
+    ));
+    events.push(ev(
+        "acme",
+        "stakeholder_departed",
+        "2024-03-01T00:00:00Z",
+        json!({"stakeholder_id": "s-1"}),
+    ));
+    let o = kamlog_stdin(&data, &["append"], jsonl(&events).as_bytes());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let alerts = |args: &[&str]| -> Vec<Value> {
+        let mut a = vec!["alerts", "acme", "--json"];
+        a.extend_from_slice(args);
+        let v: Value = serde_json::from_str(&stdout(&kamlog(&data, &a))).unwrap();
+        v["alerts"].as_array().unwrap().clone()
+    };
+    let find = |list: &[Value], kind: &str, subject: &str| -> Vec<String> {
+        list.iter()
+            .filter(|a| a["kind"] == kind && a["subject"] == subject)
+            .map(|a| a["severity"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let early = alerts(&["--as-of", "2024-01-20"]);
+    assert_eq!(find(&early, "single_point_of_contact", "s-1"), ["medium"]);
+    let later = alerts(&["--as-of", "2024-02-15"]);
+    assert_eq!(find(&later, "single_point_of_contact", "s-1"), ["high"]);
+    let history = alerts(&["--as-of", "2024-02-15", "--history"]);
+    assert_eq!(
+        find(&history, "single_point_of_contact", "s-1"),
+        ["medium"],
+        "one transition, with the severity at its instant"
+    );
+    let end = alerts(&["--as-of", "2024-03-15"]);
+    assert_eq!(find(&end, "champion_departed", "s-1"), ["critical"]);
 }

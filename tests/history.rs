@@ -85,7 +85,7 @@ fn answers(w: &Walked, sel: &Selection, policy: &Policy) -> Vec<Value> {
         .into_iter()
         .map(|k| render(k, w, sel, policy).to_json())
         .collect();
-    out.push(serde_json::to_value(w.alerts.open_alerts()).unwrap());
+    out.push(serde_json::to_value(w.alerts.open_alerts(&w.state, sel.as_of)).unwrap());
     out.push(serde_json::to_value(&w.alerts.transitions).unwrap());
     out
 }
@@ -210,7 +210,7 @@ fn query_case(
         let alerts = serde_json::to_value(q.alerts(Some(ACCOUNT), &sel, false).unwrap()).unwrap();
         prop_assert_eq!(
             &alerts["alerts"],
-            &serde_json::to_value(old.alerts.open_alerts()).unwrap()
+            &serde_json::to_value(old.alerts.open_alerts(&old.state, sel.as_of)).unwrap()
         );
         let history = serde_json::to_value(q.alerts(Some(ACCOUNT), &sel, true).unwrap()).unwrap();
         prop_assert_eq!(

@@ -4,6 +4,7 @@
 //! [`conditions`] evaluates every kind at one instant; the alert history of the walk through
 //! business time (`crate::history::alerts`) turns them into raised and resolved transitions.
 
+pub mod severity;
 use crate::model::AccountState;
 use crate::view::stage::{divergence, infer, Stage};
 use crate::view::value::status;
@@ -11,6 +12,7 @@ use crate::view::{days, time_str, within, Frame, Policy};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+pub use severity::{severity, Severity};
 use std::collections::BTreeMap;
 
 /// The alert kinds of SPEC 5, declared in the order of their names (lists of alerts are
@@ -283,6 +285,8 @@ pub struct Transition {
     pub account_id: String,
     pub kind: Kind,
     pub subject: String,
+    /// At the transition's instant (SPEC 5 v2).
+    pub severity: Severity,
     /// `raised` or `resolved`.
     pub state: String,
     /// The business instant.
@@ -300,6 +304,8 @@ pub struct Alert {
     pub account_id: String,
     pub kind: Kind,
     pub subject: String,
+    /// At the as-of time (SPEC 5 v2).
+    pub severity: Severity,
     #[serde(serialize_with = "crate::view::fmt::time")]
     #[schemars(with = "String")]
     pub raised_at: DateTime<Utc>,

@@ -28,6 +28,8 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Sent {
     pub state: String,
+    #[serde(default)]
+    pub severity: String,
     pub at: DateTime<Utc>,
     pub seq: u64,
     pub detail: Value,
@@ -46,6 +48,8 @@ pub struct AlertMessage {
     /// The alert kind (SPEC 5).
     pub kind: String,
     pub subject: String,
+    /// `low`, `medium`, `high` or `critical`, at the transition's instant.
+    pub severity: String,
     /// `raised` or `resolved`.
     pub state: String,
     /// The causing event's position; null for a time-driven change.
@@ -61,6 +65,7 @@ pub struct Message {
     pub account_id: String,
     pub kind: String,
     pub subject: String,
+    pub severity: String,
     pub state: String,
     pub at: DateTime<Utc>,
     pub position: Option<u64>,
@@ -77,6 +82,7 @@ impl Message {
             account_id: t.account_id.clone(),
             kind: t.kind.name().to_string(),
             subject: t.subject.clone(),
+            severity: t.severity.name().to_string(),
             state: t.state.clone(),
             at: t.at,
             position: t.position,
@@ -116,6 +122,7 @@ impl Message {
             account_id: self.account_id.clone(),
             kind: self.kind.clone(),
             subject: self.subject.clone(),
+            severity: self.severity.clone(),
             state: self.state.clone(),
             position: self.position,
             at: time_str(self.at),
@@ -130,6 +137,7 @@ impl Message {
             account_id: v["account_id"].as_str()?.to_string(),
             kind: v["kind"].as_str()?.to_string(),
             subject: v["subject"].as_str()?.to_string(),
+            severity: v["severity"].as_str().unwrap_or("low").to_string(),
             state: v["state"].as_str()?.to_string(),
             at: crate::query::parse_time("at", v["at"].as_str()?).ok()?,
             position: v["position"].as_u64(),
@@ -161,6 +169,7 @@ impl Published {
         }
         list.push(Sent {
             state: m.state.clone(),
+            severity: m.severity.clone(),
             at: m.at,
             seq,
             detail: m.detail.clone(),
@@ -190,6 +199,15 @@ pub fn plan(
     published: &Published,
     through: u64,
 ) -> Vec<Message> {
+    // Only the business-time prefix whose causes are all in the stream: a transition caused by
+    // an event not yet published holds back every later one (of any alert), so that what is
+    // published stays in business order behind its causes.
+    let cutoff = transitions
+        .iter()
+        .position(|t| t.position.is_some_and(|p| p > through))
+        .unwrap_or(transitions.len());
+    let complete = cutoff == transitions.len();
+    let transitions = &transitions[..cutoff];
     let mut by_key: BTreeMap<String, Vec<(usize, &Transition)>> = BTreeMap::new();
     for (i, t) in transitions.iter().enumerate() {
         by_key
@@ -205,31 +223,21 @@ pub fn plan(
         let history = by_key.get(k).map(Vec::as_slice).unwrap_or(&[]);
         let last = published.alerts.get(k).and_then(|l| l.last());
         let mut state = last.map_or("resolved", |s| s.state.as_str()).to_string();
-        let mut held = false;
         for (i, t) in history {
             if last.is_some_and(|l| t.at <= l.at) {
                 continue;
-            }
-            if t.position.is_some_and(|p| p > through) {
-                held = true;
-                break;
             }
             if t.state != state {
                 state = t.state.clone();
                 out.push((*i, Message::of(t)));
             }
         }
-        if held {
-            continue;
-        }
-        // Late data may have changed the alert's state before the last transition published.
+        // Late data may have changed the alert's state before the last transition published
+        // (judged only on the whole history: a prefix may end before what was published).
         let now = history.last().map_or("resolved", |(_, t)| t.state.as_str());
-        if now != state {
+        if complete && now != state {
             match history.last() {
-                Some((i, t)) if t.position.is_none_or(|p| p <= through) => {
-                    out.push((*i, Message::of(t)))
-                }
-                Some(_) => {}
+                Some((i, t)) => out.push((*i, Message::of(t))),
                 // Every transition of the alert was taken back (a retraction): it never was.
                 None => {
                     let l = last.expect("a key without history is a published one");
@@ -240,6 +248,7 @@ pub fn plan(
                             account_id: account.to_string(),
                             kind: kind.to_string(),
                             subject: subject.to_string(),
+                            severity: l.severity.clone(),
                             state: "resolved".to_string(),
                             at: l.at,
                             position: None,

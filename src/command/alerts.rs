@@ -78,6 +78,7 @@ pub fn human(doc: &AlertsDoc) -> String {
                         vec![
                             a.account_id.clone(),
                             a.kind.to_string(),
+                            a.severity.name().to_string(),
                             subject(&a.subject, &a.detail),
                             when(a.raised_at, a.raised_position),
                         ],
@@ -85,7 +86,10 @@ pub fn human(doc: &AlertsDoc) -> String {
                     )
                 })
                 .collect();
-            out += &super::table::with_details(&["account", "kind", "subject", "raised"], rows);
+            out += &super::table::with_details(
+                &["account", "kind", "severity", "subject", "raised"],
+                rows,
+            );
         }
         AlertList::History(list) => {
             let rows = list
@@ -99,7 +103,11 @@ pub fn human(doc: &AlertsDoc) -> String {
                             a.state.clone(),
                             when(a.at, a.position),
                         ],
-                        vec![detail(&a.detail)],
+                        vec![
+                            format!("severity {}; {}", a.severity.name(), detail(&a.detail))
+                                .trim_end_matches("; ")
+                                .to_string(),
+                        ],
                     )
                 })
                 .collect();

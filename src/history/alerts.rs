@@ -3,7 +3,8 @@
 
 use super::stage::update_once_cooperative;
 use super::step::{Cause, Observer, Step};
-use crate::alert::{conditions_at, Alert, Detail, Kind, Transition};
+use crate::alert::{conditions_at, severity, Alert, Detail, Kind, Transition};
+use crate::model::AccountState;
 use crate::view::Policy;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -58,14 +59,16 @@ impl AlertTracker {
         }
     }
 
-    /// The open alerts, sorted by kind and subject.
-    pub fn open_alerts(&self) -> Vec<Alert> {
+    /// The open alerts, sorted by kind and subject, with their severity in `state` at `at`
+    /// (the state the walk reached at the as-of time).
+    pub fn open_alerts(&self, state: &AccountState, at: DateTime<Utc>) -> Vec<Alert> {
         self.open
             .iter()
             .map(|((kind, subject), a)| Alert {
                 account_id: self.account_id.clone(),
                 kind: *kind,
                 subject: subject.clone(),
+                severity: severity(*kind, subject, state, at),
                 raised_at: a.instant,
                 raised_position: a.cause.position(),
                 detail: a.detail.to_json(),
@@ -78,6 +81,7 @@ impl AlertTracker {
             account_id: self.account_id.clone(),
             kind,
             subject: subject.to_string(),
+            severity: severity(kind, subject, step.frame.state, step.frame.instant),
             state: state.into(),
             at: step.frame.instant,
             position: step.cause.position(),

@@ -145,7 +145,7 @@ impl<'a> Query<'a> {
             if history {
                 transitions.extend(w.alerts.transitions);
             } else {
-                open.extend(w.alerts.open_alerts());
+                open.extend(w.alerts.open_alerts(&w.state, sel.as_of));
             }
         }
         Ok(AlertsDoc {
