@@ -9,13 +9,28 @@ use serde_json::Value;
 
 /// An alert's detail in words, without the subject's name (shown beside its id): times for
 /// people, lists with commas.
-fn detail(d: &Value) -> String {
+fn detail(d: &Value, names: &Names) -> String {
+    // An id with the person's name beside it, when known (members and stakeholders may share
+    // an id, so each field says which it names).
+    let named = |field: &str, x: &str| {
+        let map = if field == "sole_links" {
+            &names.stakeholders
+        } else {
+            &names.members
+        };
+        match map.get(x) {
+            Some(n) => format!("{x} ({n})"),
+            None => x.to_string(),
+        }
+    };
     match d {
         Value::Object(m) => m
             .iter()
             .filter(|(k, _)| k.as_str() != "name")
             .map(|(k, v)| {
+                let person = matches!(k.as_str(), "covered_by" | "successor" | "sole_links");
                 let v = match v {
+                    Value::String(s) if person => named(k, s),
                     Value::String(s) => match chrono::DateTime::parse_from_rfc3339(s) {
                         Ok(t) => super::human_time(t.with_timezone(&chrono::Utc)),
                         Err(_) => s.clone(),
@@ -24,10 +39,10 @@ fn detail(d: &Value) -> String {
                     Value::Array(a) if a.is_empty() => "none".into(),
                     Value::Array(a) => a
                         .iter()
-                        .map(|x| {
-                            x.as_str()
-                                .map(String::from)
-                                .unwrap_or_else(|| x.to_string())
+                        .map(|x| match x.as_str() {
+                            Some(s) if person => named(k, s),
+                            Some(s) => s.to_string(),
+                            None => x.to_string(),
                         })
                         .collect::<Vec<_>>()
                         .join(", "),
@@ -58,7 +73,16 @@ fn when(at: chrono::DateTime<chrono::Utc>, position: Option<u64>) -> String {
 }
 
 /// The alerts document as text for people.
-pub fn human(doc: &AlertsDoc) -> String {
+/// The names of an account's people, by id.
+#[derive(Debug, Default)]
+pub struct Names {
+    pub members: std::collections::HashMap<String, String>,
+    pub stakeholders: std::collections::HashMap<String, String>,
+}
+
+pub fn human(doc: &AlertsDoc, names: &std::collections::HashMap<String, Names>) -> String {
+    let none = Names::default();
+    let people = |account: &str| names.get(account).unwrap_or(&none);
     let mut out = match &doc.alerts {
         AlertList::Open(_) => format!("open alerts as of {}", super::human_time(doc.as_of)),
         AlertList::History(_) => {
@@ -82,7 +106,7 @@ pub fn human(doc: &AlertsDoc) -> String {
                             subject(&a.subject, &a.detail),
                             when(a.raised_at, a.raised_position),
                         ],
-                        vec![detail(&a.detail)],
+                        vec![detail(&a.detail, people(&a.account_id))],
                     )
                 })
                 .collect();
@@ -103,11 +127,13 @@ pub fn human(doc: &AlertsDoc) -> String {
                             a.state.clone(),
                             when(a.at, a.position),
                         ],
-                        vec![
-                            format!("severity {}; {}", a.severity.name(), detail(&a.detail))
-                                .trim_end_matches("; ")
-                                .to_string(),
-                        ],
+                        vec![format!(
+                            "severity {}; {}",
+                            a.severity.name(),
+                            detail(&a.detail, people(&a.account_id))
+                        )
+                        .trim_end_matches("; ")
+                        .to_string()],
                     )
                 })
                 .collect();
@@ -134,7 +160,31 @@ pub fn run(
             serde_json::to_value(&doc).expect("alerts serialize")
         );
     } else {
-        outw!(out, "{}", human(&doc));
+        // People read names beside ids: each account's members and stakeholders.
+        let mut names = std::collections::HashMap::new();
+        let accounts: std::collections::BTreeSet<&str> = match &doc.alerts {
+            AlertList::Open(l) => l.iter().map(|a| a.account_id.as_str()).collect(),
+            AlertList::History(l) => l.iter().map(|a| a.account_id.as_str()).collect(),
+        };
+        for a in accounts {
+            let w = q.walked(a, &sel)?;
+            let people = Names {
+                members: w
+                    .state
+                    .members
+                    .iter()
+                    .map(|(id, m)| (id.clone(), m.name.clone()))
+                    .collect(),
+                stakeholders: w
+                    .state
+                    .stakeholders
+                    .iter()
+                    .map(|(id, s)| (id.clone(), s.name.clone()))
+                    .collect(),
+            };
+            names.insert(a.to_string(), people);
+        }
+        outw!(out, "{}", human(&doc, &names));
     }
     Ok(0)
 }
