@@ -620,6 +620,11 @@ fn tables_for_people_fit_100_columns() {
         text.contains("           last interaction 2023-05-15 13:00 UTC\n"),
         "{text}"
     );
+    // Members named in a detail show their names too (m-carl is Carl Diaz, replay event 10).
+    assert!(
+        text.contains("           covered by m-carl (Carl Diaz)\n"),
+        "{text}"
+    );
 }
 
 #[test]
