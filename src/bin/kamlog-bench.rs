@@ -361,17 +361,16 @@ fn view(data: &Path, events: u64, runs: usize) {
     }
 }
 
-fn bus(events: u64, samples: usize, nats_server: &Path) {
-    let dir = std::env::temp_dir().join(format!("kamlog-bench-bus-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+/// A `nats-server -js` on a free loopback port, storing in `dir`, and its URL, once it listens.
+fn start_nats(nats_server: &Path, dir: &Path) -> (std::process::Child, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let mut server = std::process::Command::new(nats_server)
+    let server = std::process::Command::new(nats_server)
         .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-        .arg(dir.join("js"))
+        .arg(dir)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -379,7 +378,13 @@ fn bus(events: u64, samples: usize, nats_server: &Path) {
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let url = format!("nats://127.0.0.1:{port}");
+    (server, format!("nats://127.0.0.1:{port}"))
+}
+
+fn bus(events: u64, samples: usize, nats_server: &Path) {
+    let dir = std::env::temp_dir().join(format!("kamlog-bench-bus-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (mut server, url) = start_nats(nats_server, &dir.join("js"));
     let store = Store::open(dir.join("data")).expect("open store");
     let lines: Vec<String> = Workload::new(5, 100, events)
         .map(|v| v.to_string())
@@ -636,22 +641,7 @@ fn feed_lag(rate: u64, secs: u64, accounts: usize, nats_server: &Path) {
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex};
     let dir = std::env::temp_dir().join(format!("kamlog-feed-lag-{}", std::process::id()));
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut server = std::process::Command::new(nats_server)
-        .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-        .arg(dir.join("js"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start nats-server");
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let url = format!("nats://127.0.0.1:{port}");
+    let (mut server, url) = start_nats(nats_server, &dir.join("js"));
     let store = Store::open(dir.join("data")).expect("open store");
     let total = rate * secs;
     // Each account's events in order, sent by its own client task.

@@ -314,21 +314,8 @@ fn with_stdio<T>(f: impl FnOnce(&mut Out) -> T) -> T {
     r
 }
 
-/// A file's contents, or standard input's for `-`.
-fn read_input(file: &str) -> Result<String, Error> {
-    let mut s = String::new();
-    let read = if file == "-" {
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
-    } else {
-        std::fs::File::open(file).and_then(|mut f| std::io::Read::read_to_string(&mut f, &mut s))
-    };
-    read.map_err(|e| Error::Io(format!("cannot read {file}: {e}")))?;
-    Ok(s)
-}
-
-/// The JSONL of an append. Input that is not UTF-8 cannot travel in a request: its first bad
-/// line is reported here exactly as the store's reader reports it.
-fn read_events(file: &str) -> Result<String, Error> {
+/// A file's bytes, or standard input's for `-`.
+fn read_bytes(file: &str) -> Result<Vec<u8>, Error> {
     let mut bytes = Vec::new();
     let read = if file == "-" {
         std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
@@ -336,6 +323,19 @@ fn read_events(file: &str) -> Result<String, Error> {
         std::fs::File::open(file).and_then(|mut f| std::io::Read::read_to_end(&mut f, &mut bytes))
     };
     read.map_err(|e| Error::Io(format!("cannot read {file}: {e}")))?;
+    Ok(bytes)
+}
+
+/// A file's text, or standard input's for `-`.
+fn read_input(file: &str) -> Result<String, Error> {
+    String::from_utf8(read_bytes(file)?)
+        .map_err(|_| Error::Io(format!("cannot read {file}: it is not valid UTF-8")))
+}
+
+/// The JSONL of an append. Input that is not UTF-8 cannot travel in a request: its first bad
+/// line is reported here exactly as the store's reader reports it.
+fn read_events(file: &str) -> Result<String, Error> {
+    let bytes = read_bytes(file)?;
     match String::from_utf8(bytes) {
         Ok(s) => Ok(s),
         Err(e) => {
