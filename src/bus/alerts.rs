@@ -17,7 +17,7 @@
 
 use crate::alert::Transition;
 use crate::error::{Error, Result};
-use crate::store::Store;
+use crate::store::{storage, Store};
 use crate::view::time_str;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -265,10 +265,6 @@ pub fn plan(
 
 const TREE: &str = "bus_alerts_v2";
 
-fn storage(e: impl std::fmt::Display) -> Error {
-    Error::Storage(e.to_string())
-}
-
 /// An account's record (empty if none).
 pub fn load(store: &Store, account: &str) -> Result<Published> {
     let tree = store.db().open_tree(TREE).map_err(storage)?;
@@ -282,7 +278,11 @@ pub fn load(store: &Store, account: &str) -> Result<Published> {
 /// Saves an account's record.
 pub fn save(store: &Store, account: &str, p: &Published) -> Result<()> {
     let tree = store.db().open_tree(TREE).map_err(storage)?;
-    let v = serde_json::to_vec(p).map_err(storage)?;
+    let v = serde_json::to_vec(p).map_err(|e| {
+        Error::Storage(format!(
+            "cannot encode the published-alerts record of {account}: {e}"
+        ))
+    })?;
     tree.insert(account.as_bytes(), v).map_err(storage)?;
     Ok(())
 }

@@ -140,15 +140,24 @@ pub fn error_code(e: &Error) -> usize {
     }
 }
 
-/// Whether the command of this name changes the store.
-fn is_write(name: &str) -> bool {
-    name == "append"
+/// Which endpoint a request came in on.
+#[derive(Debug, Clone, Copy)]
+enum Route {
+    /// A typed endpoint of SPEC 6 v1: `append`, `view` or `alerts`.
+    Typed(&'static str),
+    /// A command of the CLI, on its `read` or `write` endpoint.
+    Command {
+        access: &'static str,
+        name: &'static str,
+    },
 }
 
-/// The internal tag of a command endpoint: `read:<command>` or `write:<command>`.
-fn command_endpoint(access: &'static str, name: &'static str) -> &'static str {
-    // A small fixed set: leaked once per endpoint at start.
-    Box::leak(format!("{access}:{name}").into_boxed_str())
+impl Route {
+    fn writes(self) -> bool {
+        match self {
+            Route::Typed(name) | Route::Command { name, .. } => Request::WRITERS.contains(&name),
+        }
+    }
 }
 
 /// Runs a command of the CLI for a `--nats` client: the same code as on `--data`.
@@ -220,12 +229,12 @@ pub(super) async fn run(
             .add(name)
             .await
             .map_err(bus_err)?;
-        endpoints.push(ep.map(move |r| (name, r)).boxed());
+        endpoints.push(ep.map(move |r| (Route::Typed(name), r)).boxed());
     }
     for (access, writes) in [("read", false), ("write", true)] {
         let g = service.group(format!("{}.{access}", names.api));
         for name in Request::NAMES {
-            if is_write(name) == writes {
+            if Request::WRITERS.contains(&name) == writes {
                 let ep = g
                     .endpoint_builder()
                     .metadata(meta(&[
@@ -236,26 +245,28 @@ pub(super) async fn run(
                     .add(name)
                     .await
                     .map_err(bus_err)?;
-                let tag: &'static str = if writes { "write" } else { "read" };
-                endpoints.push(ep.map(move |r| (command_endpoint(tag, name), r)).boxed());
+                let route = Route::Command { access, name };
+                endpoints.push(ep.map(move |r| (route, r)).boxed());
             }
         }
     }
     let mut all = futures_util::stream::select_all(endpoints);
-    while let Some((name, request)) = all.next().await {
+    while let Some((route, request)) = all.next().await {
         let store = store.clone();
         let policy = policy.clone();
         let wake = wake.clone();
         tokio::spawn(async move {
             let headers = request.message.headers.clone();
             let payload = request.message.payload.clone();
-            let res = tokio::task::spawn_blocking(move || match name.split_once(':') {
-                Some((access, command)) => run_command(&store, access, command, &payload, &policy),
-                None => handle(&store, name, headers.as_ref(), &payload, &policy),
+            let res = tokio::task::spawn_blocking(move || match route {
+                Route::Command { access, name } => {
+                    run_command(&store, access, name, &payload, &policy)
+                }
+                Route::Typed(name) => handle(&store, name, headers.as_ref(), &payload, &policy),
             })
             .await
             .unwrap_or_else(|e| Err(Error::Bus(format!("the request failed: {e}"))));
-            if name == "append" || name == "write:append" {
+            if route.writes() {
                 wake.notify_one();
             }
             let reply = match res {

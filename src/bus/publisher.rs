@@ -20,7 +20,7 @@ use super::{log, ServeOptions};
 use crate::error::{Error, Result};
 use crate::event::StoredEvent;
 use crate::query::Query;
-use crate::store::Store;
+use crate::store::{storage, Store};
 use crate::view::{Selection, ViewKind};
 use async_nats::HeaderMap;
 use bytes::Bytes;
@@ -32,10 +32,6 @@ use tokio::task::JoinHandle;
 
 /// The most events sent before their acknowledgements are awaited.
 const EVENT_BATCH: u64 = 2048;
-
-fn storage(e: impl std::fmt::Display) -> Error {
-    Error::Storage(e.to_string())
-}
 
 fn meta_tree(store: &Store) -> Result<sled::Tree> {
     store.db().open_tree("bus").map_err(storage)

@@ -165,8 +165,11 @@ impl Request {
 
     /// Whether the command changes the store (SPEC 6 v2: `…_api.write.<command>`).
     pub fn writes(&self) -> bool {
-        matches!(self, Request::Append { .. })
+        Request::WRITERS.contains(&self.name())
     }
+
+    /// The commands that change the store.
+    pub const WRITERS: [&'static str; 1] = ["append"];
 
     /// Every command name, readers and writers.
     pub const NAMES: [&'static str; 8] = [
