@@ -307,15 +307,20 @@ async fn request_reply_append_view_and_a_malformed_batch() {
         "/replays/value-journey/events.jsonl"
     ))
     .unwrap();
-    let reply = bus::request(&nats.url(), "append", None, text.clone().into_bytes())
-        .await
-        .unwrap();
+    let reply = bus::request(
+        &bus::Connection::new(&nats.url()),
+        "append",
+        None,
+        text.clone().into_bytes(),
+    )
+    .await
+    .unwrap();
     assert_eq!(reply["ok"], json!(true));
     assert_eq!(reply["stored"], json!(13));
     assert_eq!(reply["events"][12]["position"], json!(13));
     // Read the view back (replays/value-journey: p-a is overdue at 2024-10-15).
     let v = bus::request(
-        &nats.url(),
+        &bus::Connection::new(&nats.url()),
         "view",
         None,
         json!({"account": "initech", "view": "value", "as_of": "2024-10-15T00:00:00Z"})
@@ -337,9 +342,14 @@ async fn request_reply_append_view_and_a_malformed_batch() {
     let bad = json!({"event_id": new_id(), "account_id": "initech", "type": "value_delivered",
         "occurred_at": "2024-11-02T00:00:00Z", "data": {"promise_id": "p-a", "amount": 1.5}});
     let body = format!("{good}\n{bad}\n");
-    let reply = bus::request(&nats.url(), "append", None, body.into_bytes())
-        .await
-        .unwrap();
+    let reply = bus::request(
+        &bus::Connection::new(&nats.url()),
+        "append",
+        None,
+        body.into_bytes(),
+    )
+    .await
+    .unwrap();
     assert_eq!(reply["ok"], json!(false));
     assert_eq!(reply["error"], json!(format!(
         "line 2, event {}, field data.amount: floating-point number 1.5 is not allowed; amounts are decimal strings such as \"1250.50\"",
@@ -349,7 +359,7 @@ async fn request_reply_append_view_and_a_malformed_batch() {
     let mut headers = async_nats::HeaderMap::new();
     headers.insert("Kamlog-Expected-Version", "3");
     let reply = bus::request(
-        &nats.url(),
+        &bus::Connection::new(&nats.url()),
         "append",
         Some(headers),
         format!("{good}\n").into_bytes(),
@@ -364,7 +374,7 @@ async fn request_reply_append_view_and_a_malformed_batch() {
     let call = json!({"command": "view", "account": "initech", "view": "value", "json": true});
     assert!(published_schema("api.call.schema.json").is_valid(&call));
     let reply = bus::request(
-        &nats.url(),
+        &bus::Connection::new(&nats.url()),
         "read.view",
         None,
         call.to_string().into_bytes(),
@@ -439,9 +449,14 @@ async fn request_reply_append_view_and_a_malformed_batch() {
     );
     // A request over the batch limit is refused before it is parsed: nothing stored.
     let body = "{}\n".repeat(100_001);
-    let reply = bus::request(&nats.url(), "append", None, body.into_bytes())
-        .await
-        .unwrap();
+    let reply = bus::request(
+        &bus::Connection::new(&nats.url()),
+        "append",
+        None,
+        body.into_bytes(),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         reply["error"],
         json!("the request holds 100001 lines; one append takes at most 100000 events: send it in parts (or use import)")
@@ -466,7 +481,15 @@ async fn a_prefix_names_the_subjects_the_stream_the_bucket_and_the_api() {
     let body = jsonl(&base_account("globex")).into_bytes();
     let start = Instant::now();
     let reply = loop {
-        match bus::request_to(&nats.url(), &names, "append", None, body.clone()).await {
+        match bus::request_to(
+            &bus::Connection::new(&nats.url()),
+            &names,
+            "append",
+            None,
+            body.clone(),
+        )
+        .await
+        {
             Ok(r) => break r,
             Err(e) if start.elapsed() < Duration::from_secs(20) => {
                 eprintln!("waiting for serve: {e}");
@@ -521,9 +544,14 @@ async fn a_prefix_names_the_subjects_the_stream_the_bucket_and_the_api() {
     };
     drop(kv);
     // The default API names answer nothing here.
-    assert!(bus::request(&nats.url(), "view", None, b"{}".to_vec())
-        .await
-        .is_err());
+    assert!(bus::request(
+        &bus::Connection::new(&nats.url()),
+        "view",
+        None,
+        b"{}".to_vec()
+    )
+    .await
+    .is_err());
     tx.send(()).unwrap();
     h.await.unwrap().unwrap();
 }

@@ -12,6 +12,9 @@
 //! stalls the runtime that runs the publisher and the other requests. A request is bounded
 //! before it is parsed: at most [`MAX_REQUEST_BYTES`] and [`MAX_BATCH_EVENTS`] lines.
 
+use super::connection::{
+    is_permission_violation, server_error_words, ConnectFailure, Connection, CONNECT_TIMEOUT,
+};
 use super::{bus_err, Names};
 use crate::command::{Call, Reply, Request};
 use crate::error::{Error, Result};
@@ -286,7 +289,7 @@ pub(super) async fn run(
 
 /// Runs a command through a running `kamlog serve`: what it printed and its exit status. A
 /// failure comes back as the error it was (a usage error stays one).
-pub async fn call(url: &str, names: &Names, call: &Call) -> Result<Reply> {
+pub async fn call(conn: &Connection, names: &Names, call: &Call) -> Result<Reply> {
     let access = if call.request.writes() {
         "write"
     } else {
@@ -294,7 +297,7 @@ pub async fn call(url: &str, names: &Names, call: &Call) -> Result<Reply> {
     };
     let endpoint = format!("{access}.{}", call.request.name());
     let body = serde_json::to_vec(call).map_err(bus_err)?;
-    let v = request_to(url, names, &endpoint, None, body).await?;
+    let v = request_to(conn, names, &endpoint, None, body).await?;
     if v["ok"] == Value::Bool(false) {
         let msg = v["error"]
             .as_str()
@@ -315,39 +318,61 @@ pub async fn call(url: &str, names: &Names, call: &Call) -> Result<Reply> {
 
 /// A request to a running `kamlog serve` with the default names (the CLI's `--nats` mode).
 pub async fn request(
-    url: &str,
+    conn: &Connection,
     endpoint: &str,
     headers: Option<HeaderMap>,
     body: Vec<u8>,
 ) -> Result<Value> {
-    request_to(url, &Names::default(), endpoint, headers, body).await
+    request_to(conn, &Names::default(), endpoint, headers, body).await
 }
 
 /// A request to a running `kamlog serve` whose names derive from a `--nats-prefix`. A failure
-/// (the `Nats-Service-Error` headers) comes back as `{"ok": false, "error", "code"}`.
+/// (the `Nats-Service-Error` headers) comes back as `{"ok": false, "error", "code"}`; a refused
+/// connection, a TLS failure or a permission violation (this user may not publish to the
+/// endpoint's subject, or receive its reply) is an error naming the server and the subject.
 pub async fn request_to(
-    url: &str,
+    conn: &Connection,
     names: &Names,
     endpoint: &str,
     headers: Option<HeaderMap>,
     body: Vec<u8>,
 ) -> Result<Value> {
-    let client = async_nats::ConnectOptions::new()
-        .connection_timeout(Duration::from_secs(5))
-        .request_timeout(Some(Duration::from_secs(60)))
-        .connect(url)
+    // The server reports a permission violation asynchronously (the request itself would only
+    // time out): the connection's events are watched beside the request.
+    let (violations, mut violated) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let events_conn = conn.clone();
+    let client = conn
+        .connect(move |o| {
+            o.connection_timeout(CONNECT_TIMEOUT)
+                .request_timeout(Some(Duration::from_secs(60)))
+                .event_callback(move |event| {
+                    if let async_nats::Event::ServerError(e) = &event {
+                        if is_permission_violation(e) {
+                            let _ = violations.send(server_error_words(&events_conn, e));
+                        }
+                    }
+                    async {}
+                })
+        })
         .await
-        .map_err(|e| Error::Bus(format!("cannot reach NATS at {url}: {e}")))?;
+        .map_err(ConnectFailure::into_error)?;
     let subject = format!("{}.{endpoint}", names.api);
-    let msg = match headers {
-        Some(h) => {
-            client
-                .request_with_headers(subject, h, Bytes::from(body))
-                .await
+    let sent = async {
+        match headers {
+            Some(h) => {
+                client
+                    .request_with_headers(subject.clone(), h, Bytes::from(body))
+                    .await
+            }
+            None => client.request(subject.clone(), Bytes::from(body)).await,
         }
-        None => client.request(subject, Bytes::from(body)).await,
-    }
-    .map_err(|e| Error::Bus(format!("no answer from kamlog serve on {url}: {e}")))?;
+    };
+    let msg = tokio::select! {
+        r = sent => r.map_err(|e| Error::Bus(format!("no answer from kamlog serve on {conn} ({subject}): {e}")))?,
+        Some(words) = violated.recv() => {
+            return Err(Error::Bus(format!("{words}: this user may not call {subject}, so the request was not delivered")));
+        }
+    };
     if let Some(status) = msg
         .headers
         .as_ref()

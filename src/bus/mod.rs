@@ -10,20 +10,25 @@
 //! - [`alerts`]: which business-time transitions go to `<prefix>.alerts.<account>.<kind>`,
 //!   with ids derived from what they are, never twice in a row for one alert.
 //! - [`kv`]: the latest views for dashboards in the bucket `<prefix>_views`.
-//! - [`api`]: the request/reply API (`<prefix>_api.append|view|alerts`); its subjects stay
-//!   outside `<prefix>.>` so that the stream does not capture requests.
+//! - [`api`]: the request/reply API (`<prefix>_api.read.<command>`,
+//!   `<prefix>_api.write.<command>` and the typed `<prefix>_api.append|view|alerts`); its
+//!   subjects stay outside `<prefix>.>` so that the stream does not capture requests.
+//! - [`connection`]: credentials, nkeys, creds files and TLS for every connection, and
+//!   connection failures in words without secrets.
 //!
 //! [`serve`] runs them until its shutdown future completes, and returns within a few seconds
 //! of it whatever NATS is doing: nothing it waits for at shutdown is unbounded.
 
 pub mod alerts;
 mod api;
+mod connection;
 mod feed;
 mod kv;
 mod publisher;
 
 pub use alerts::transition_id;
 pub use api::{call, error_code, request, request_to, MAX_REQUEST_BYTES};
+pub use connection::{ConnectFailure, Connection, SecurityFiles};
 pub use feed::StreamEnd;
 pub use publisher::checkpoint;
 
@@ -75,7 +80,8 @@ impl Default for Names {
 /// Options of `kamlog serve`.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
-    pub url: String,
+    /// The NATS servers, credentials and TLS settings.
+    pub connection: Connection,
     pub names: Names,
     /// How often every account's alerts are re-evaluated (time-driven changes).
     pub tick: Duration,
@@ -87,7 +93,7 @@ pub struct ServeOptions {
 impl ServeOptions {
     pub fn new(url: &str) -> Self {
         ServeOptions {
-            url: url.to_string(),
+            connection: Connection::new(url),
             names: Names::default(),
             tick: Duration::from_secs(60),
             duplicate_window: Duration::from_secs(120),
@@ -113,18 +119,17 @@ pub async fn serve(
     opts: ServeOptions,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
-    let url = opts.url.clone();
-    let client = async_nats::ConnectOptions::new()
-        .retry_on_initial_connect()
-        .max_reconnects(None)
-        .event_callback(|event| async move { log(format!("nats: {event}")) })
-        .connect(url.as_str())
-        .await
-        .map_err(bus_err)?;
+    tokio::pin!(shutdown);
     log(format!(
-        "serving the store at {} on {url}",
-        store.dir().display()
+        "serving the store at {} on {}",
+        store.dir().display(),
+        opts.connection
     ));
+    let Some(client) = connect(&opts.connection, &mut shutdown).await? else {
+        log("stopping (NATS was never reached)");
+        store.flush()?;
+        return Ok(());
+    };
     let wake = Arc::new(Notify::new());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let publisher = tokio::spawn(publisher::run(
@@ -154,6 +159,50 @@ pub async fn serve(
     Ok(())
 }
 
+/// How long serve waits between attempts to reach NATS for the first time.
+const FIRST_CONNECT_RETRY: Duration = Duration::from_secs(1);
+
+/// serve's connection: tried until NATS answers (it may start after serve) or `shutdown`
+/// completes (`None`). Refused credentials, a TLS failure or wrong options end serve with an
+/// error: waiting cannot mend them. Once connected, async-nats reconnects for ever, and every
+/// connection event goes to the log in words, secrets left out.
+async fn connect(
+    conn: &Connection,
+    shutdown: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+) -> Result<Option<async_nats::Client>> {
+    loop {
+        let events_conn = conn.clone();
+        let attempt = conn.connect(move |o| {
+            o.max_reconnects(None)
+                .connection_timeout(connection::CONNECT_TIMEOUT)
+                .event_callback(move |event| {
+                    let words = match &event {
+                        async_nats::Event::ServerError(e) => {
+                            connection::server_error_words(&events_conn, e)
+                        }
+                        other => format!("NATS at {events_conn}: {other}"),
+                    };
+                    async move { log(words) }
+                })
+        });
+        let failure = tokio::select! {
+            _ = shutdown.as_mut() => return Ok(None),
+            r = attempt => match r {
+                Ok(client) => return Ok(Some(client)),
+                Err(f) => f,
+            },
+        };
+        if !failure.may_pass_later() {
+            return Err(failure.into_error());
+        }
+        log(format!("{failure}; trying again"));
+        tokio::select! {
+            _ = shutdown.as_mut() => return Ok(None),
+            _ = tokio::time::sleep(FIRST_CONNECT_RETRY) => {}
+        }
+    }
+}
+
 /// Where a running `kamlog serve` can be reached, written into the data directory it holds
 /// (`kamlog.serve`), so that a command given `--data` for that store goes through it
 /// (SPEC 7 v2). Removed when serve stops; a stale one (serve killed) names a pid that is gone
@@ -161,7 +210,11 @@ pub async fn serve(
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Serving {
     pub pid: u32,
-    pub url: String,
+    /// The URL serve was given, credentials included (hence the owner-only file).
+    url: String,
+    /// The `--nats-*` files serve was given.
+    #[serde(default)]
+    files: SecurityFiles,
     pub prefix: String,
     #[serde(skip)]
     path: std::path::PathBuf,
@@ -171,10 +224,11 @@ impl Serving {
     const FILE: &'static str = "kamlog.serve";
 
     /// Writes the file (readable by its owner only: the URL may hold credentials).
-    pub fn announce(dir: &std::path::Path, url: &str, prefix: &str) -> Result<Serving> {
+    pub fn announce(dir: &std::path::Path, conn: &Connection, prefix: &str) -> Result<Serving> {
         let s = Serving {
             pid: std::process::id(),
-            url: url.to_string(),
+            url: conn.given_url().to_string(),
+            files: conn.files().clone(),
             prefix: prefix.to_string(),
             path: dir.join(Self::FILE),
         };
@@ -197,6 +251,11 @@ impl Serving {
     pub fn find(dir: &std::path::Path) -> Option<Serving> {
         let text = std::fs::read_to_string(dir.join(Self::FILE)).ok()?;
         serde_json::from_str(&text).ok()
+    }
+
+    /// How to reach it: as serve itself does.
+    pub fn connection(&self) -> Connection {
+        Connection::new(&self.url).with_files(self.files.clone())
     }
 }
 

@@ -302,8 +302,8 @@ impl Publisher {
             };
             if full {
                 log(format!(
-                    "alert pass over {} accounts started",
-                    accounts.len()
+                    "alert pass over {} started",
+                    crate::command::count(accounts.len(), "account", "accounts")
                 ));
             }
             let q = Query::new(&store, &policy)?;
@@ -337,8 +337,8 @@ impl Publisher {
             }
             if full {
                 log(format!(
-                    "alert pass over {} accounts finished in {} ms",
-                    pass.asked.len(),
+                    "alert pass over {} finished in {} ms",
+                    crate::command::count(pass.asked.len(), "account", "accounts"),
                     started.elapsed().as_millis()
                 ));
             }

@@ -44,6 +44,21 @@ pub struct Cli {
     /// named: several stores can share one NATS system.
     #[arg(long, global = true, default_value = "kamlog", value_parser = nats_prefix)]
     pub nats_prefix: String,
+    /// A NATS credentials file (a user JWT and its nkey seed) for --nats.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub nats_creds: Option<PathBuf>,
+    /// A file holding an nkey seed (SU…) to authenticate with for --nats.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub nats_nkey: Option<PathBuf>,
+    /// The CA certificate (PEM) that signed the NATS server's certificate (TLS).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub nats_tls_ca: Option<PathBuf>,
+    /// A client certificate (PEM) for mutual TLS with NATS (with --nats-tls-key).
+    #[arg(long, global = true, value_name = "FILE", requires = "nats_tls_key")]
+    pub nats_tls_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, global = true, value_name = "FILE", requires = "nats_tls_cert")]
+    pub nats_tls_key: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -189,18 +204,29 @@ fn run(cli: Cli) -> Result<i32, Error> {
         Some(p) => crate::view::Policy::from_file(p).map_err(Error::Usage)?,
         None => crate::view::Policy::default(),
     };
-    let nats = cli.nats.clone();
+    let files = crate::bus::SecurityFiles {
+        creds: cli.nats_creds.clone(),
+        nkey: cli.nats_nkey.clone(),
+        tls_ca: cli.nats_tls_ca.clone(),
+        tls_cert: cli.nats_tls_cert.clone(),
+        tls_key: cli.nats_tls_key.clone(),
+    };
+    let nats = cli
+        .nats
+        .as_deref()
+        .map(|url| crate::bus::Connection::new(url).with_files(files));
     let prefix = cli.nats_prefix.clone();
     let request = match cli.command {
         Command::Serve { tick } => {
-            let url = nats.ok_or_else(|| Error::Usage("serve needs --nats URL".into()))?;
+            let conn = nats.ok_or_else(|| Error::Usage("serve needs --nats URL".into()))?;
             let store = Store::open(&cli.data)?;
-            let mut opts = crate::bus::ServeOptions::new(&url);
+            let mut opts = crate::bus::ServeOptions::new("");
+            opts.connection = conn.clone();
             opts.names = crate::bus::Names::new(&prefix);
             opts.tick = std::time::Duration::from_secs(tick.max(1));
             opts.policy = policy;
             let rt = tokio::runtime::Runtime::new().map_err(|e| Error::Io(e.to_string()))?;
-            let _announced = crate::bus::Serving::announce(store.dir(), &url, &prefix)?;
+            let _announced = crate::bus::Serving::announce(store.dir(), &conn, &prefix)?;
             let served = rt.block_on(crate::bus::serve(store, opts, shutdown_signal()));
             // A view or an alert pass still running on a blocking thread is not waited for:
             // what it computes is derived data, and every acknowledged append is durable.
@@ -225,7 +251,7 @@ fn run(cli: Cli) -> Result<i32, Error> {
         } => {
             return import(
                 &cli.data,
-                nats.as_deref(),
+                nats.as_ref(),
                 &prefix,
                 &policy,
                 &file,
@@ -285,14 +311,14 @@ fn run(cli: Cli) -> Result<i32, Error> {
         Command::Verify { file: None } => Request::Verify,
         Command::Rebuild => Request::Rebuild,
     };
-    if let Some(url) = nats {
-        return remote(&url, &prefix, request, json);
+    if let Some(conn) = nats {
+        return remote(&conn, &prefix, request, json);
     }
     let store = match open_for(&cli.data, &request) {
         Ok(s) => s,
         // Held by a running `kamlog serve`: the command goes through it.
         Err(Error::InUse(m)) => match crate::bus::Serving::find(&cli.data) {
-            Some(s) => return remote(&s.url, &s.prefix, request, json),
+            Some(s) => return remote(&s.connection(), &s.prefix, request, json),
             None => return Err(Error::InUse(m)),
         },
         Err(e) => return Err(e),
@@ -361,7 +387,7 @@ fn open_for(data: &std::path::Path, request: &Request) -> Result<Store, Error> {
 #[allow(clippy::too_many_arguments)]
 fn import(
     data: &std::path::Path,
-    nats: Option<&str>,
+    nats: Option<&crate::bus::Connection>,
     prefix: &str,
     policy: &crate::view::Policy,
     file: &std::path::Path,
@@ -369,13 +395,15 @@ fn import(
     expected: Option<u64>,
     json: bool,
 ) -> Result<i32, Error> {
-    if let Some(url) = nats {
-        return remote_import(url, prefix, file, batch_size, expected, json);
+    if let Some(conn) = nats {
+        return remote_import(conn, prefix, file, batch_size, expected, json);
     }
     let store = match Store::open(data) {
         Ok(s) => s,
         Err(Error::InUse(m)) => match crate::bus::Serving::find(data) {
-            Some(s) => return remote_import(&s.url, &s.prefix, file, batch_size, expected, json),
+            Some(s) => {
+                return remote_import(&s.connection(), &s.prefix, file, batch_size, expected, json)
+            }
             None => return Err(Error::InUse(m)),
         },
         Err(e) => return Err(e),
@@ -386,7 +414,7 @@ fn import(
 /// `import` through `kamlog serve`: the file is checked here first (a malformed file sends
 /// nothing), then sent as appends of at most `batch_size` events and about 512 KiB each.
 fn remote_import(
-    url: &str,
+    conn: &crate::bus::Connection,
     prefix: &str,
     file: &std::path::Path,
     batch_size: usize,
@@ -414,7 +442,7 @@ fn remote_import(
     let (mut count, mut first_line, mut line_no) = (0usize, 1usize, 0usize);
     let mut send = |batch: &mut String, first_line: usize, last_line: usize| -> Result<(), Error> {
         let reply = rt.block_on(crate::bus::call(
-            url,
+            conn,
             &names,
             &Call {
                 request: Request::Append {
@@ -543,12 +571,17 @@ async fn shutdown_signal() {
 
 /// The `--nats` mode (or a store held by `kamlog serve`): the command runs in the server,
 /// which sends back what it printed and its exit status.
-fn remote(url: &str, prefix: &str, request: Request, json: bool) -> Result<i32, Error> {
+fn remote(
+    conn: &crate::bus::Connection,
+    prefix: &str,
+    request: Request,
+    json: bool,
+) -> Result<i32, Error> {
     let rt = tokio::runtime::Runtime::new().map_err(|e| Error::Io(e.to_string()))?;
     let names = crate::bus::Names::new(prefix);
     let color = crate::command::color_wanted();
     let reply = rt.block_on(crate::bus::call(
-        url,
+        conn,
         &names,
         &Call {
             request,

@@ -54,6 +54,11 @@ pub fn human_time(t: chrono::DateTime<chrono::Utc>) -> String {
     }
 }
 
+/// A count for people: `1 account`, `3 accounts`.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// Where a command writes: its standard output and standard error, and whether risk may be
 /// shown in colour (a terminal, `NO_COLOR` unset, not `--json`).
 pub struct Out<'a> {

@@ -11,6 +11,8 @@ pub struct Nats {
     child: Option<Child>,
     port: u16,
     dir: PathBuf,
+    /// A configuration file (`-c`), instead of the command-line flags.
+    config: Option<PathBuf>,
 }
 
 pub fn free_port() -> u16 {
@@ -27,21 +29,39 @@ impl Nats {
             child: None,
             port,
             dir: dir.to_path_buf(),
+            config: None,
+        };
+        n.restart();
+        n
+    }
+    /// A server started with a configuration file (written by the caller, its `listen` on
+    /// `port`); [`Nats::restart`] reads the file again.
+    pub fn start_with_config(port: u16, dir: &Path, config: &Path) -> Nats {
+        let mut n = Nats {
+            child: None,
+            port,
+            dir: dir.to_path_buf(),
+            config: Some(config.to_path_buf()),
         };
         n.restart();
         n
     }
     pub fn restart(&mut self) {
-        let child = Command::new(NATS)
-            .args([
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-js",
-                "-sd",
-            ])
-            .arg(&self.dir)
+        let mut cmd = Command::new(NATS);
+        match &self.config {
+            Some(config) => cmd.arg("-c").arg(config),
+            None => cmd
+                .args([
+                    "-a",
+                    "127.0.0.1",
+                    "-p",
+                    &self.port.to_string(),
+                    "-js",
+                    "-sd",
+                ])
+                .arg(&self.dir),
+        };
+        let child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -64,6 +84,13 @@ impl Nats {
     }
     pub fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
+    }
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+    /// The server's pid (for SIGTERM/SIGKILL by pid).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
     }
 }
 
