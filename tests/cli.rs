@@ -452,7 +452,7 @@ fn mistyped_names_get_a_suggestion() {
         (
             &["view", "northwind", "covrage"],
             None,
-            "kamlog: unknown view covrage: one of coverage, stage, value, classification, economics; did you mean coverage?\n",
+            "kamlog: unknown view covrage: one of coverage, stage, value, classification, economics, relationships, map, contracts; did you mean coverage?\n",
         ),
         (
             &["view", "northwnd", "coverage"],

@@ -85,7 +85,7 @@ fn answers(w: &Walked, sel: &Selection, policy: &Policy) -> Vec<Value> {
         .into_iter()
         .map(|k| render(k, w, sel, policy).to_json())
         .collect();
-    out.push(serde_json::to_value(w.alerts.open_alerts(&w.state, sel.as_of)).unwrap());
+    out.push(serde_json::to_value(w.alerts.open_alerts(&w.state, sel.as_of, policy)).unwrap());
     out.push(serde_json::to_value(&w.alerts.transitions).unwrap());
     out
 }
@@ -98,8 +98,31 @@ fn the_generator_makes_late_events_retractions_and_departures() {
     let mut retractions = 0;
     let mut departures = 0;
     let mut same_instant = 0;
+    let mut contracts = 0;
+    let mut renewals_at_risk = 0;
+    let mut green_maps = 0;
+    let policy = Policy::default();
     for seed in 0..20 {
         let events = seal(&stream(seed, 80));
+        let refs: Vec<&StoredEvent> = events.iter().collect();
+        let until = events.iter().map(|e| e.occurred_at).max().unwrap();
+        let w = kamlog::history::Checkpoint::start(ACCOUNT, &policy).walk_to(
+            refs.clone(),
+            until,
+            &policy,
+        );
+        renewals_at_risk += w
+            .alerts
+            .transitions
+            .iter()
+            .filter(|t| t.kind.name() == "renewal_at_risk")
+            .count();
+        for e in &events {
+            let sel = Selection::as_of(e.occurred_at);
+            let state = kamlog::model::fold_events(ACCOUNT, select(&events, &sel));
+            let map = kamlog::view::map::view(&state, &sel, &policy);
+            green_maps += usize::from(map.map.status == "green");
+        }
         let mut latest = events[0].occurred_at;
         for w in events.windows(2) {
             if w[1].occurred_at == w[0].occurred_at {
@@ -114,6 +137,7 @@ fn the_generator_makes_late_events_retractions_and_departures() {
             match e.type_name() {
                 "event_retracted" => retractions += 1,
                 "stakeholder_departed" | "team_member_departed" => departures += 1,
+                "contract_signed" | "contract_renewed" | "contract_ended" => contracts += 1,
                 _ => {}
             }
         }
@@ -122,6 +146,15 @@ fn the_generator_makes_late_events_retractions_and_departures() {
     assert!(retractions > 5, "retractions: {retractions}");
     assert!(departures > 10, "departures: {departures}");
     assert!(same_instant > 20, "same-instant events: {same_instant}");
+    assert!(contracts > 15, "contract events: {contracts}");
+    assert!(
+        renewals_at_risk > 5,
+        "renewal_at_risk transitions: {renewals_at_risk}"
+    );
+    assert!(
+        green_maps > 10,
+        "green maps at event instants: {green_maps}"
+    );
 }
 
 proptest! {
@@ -205,12 +238,12 @@ fn query_case(
             .into_iter()
             .map(|k| q.view(ACCOUNT, k, &sel).unwrap().to_json())
             .collect();
-        let expected: Vec<Value> = answers(&old, &sel, &policy)[..5].to_vec();
+        let expected: Vec<Value> = answers(&old, &sel, &policy)[..ViewKind::ALL.len()].to_vec();
         prop_assert_eq!(via_query, expected);
         let alerts = serde_json::to_value(q.alerts(Some(ACCOUNT), &sel, false).unwrap()).unwrap();
         prop_assert_eq!(
             &alerts["alerts"],
-            &serde_json::to_value(old.alerts.open_alerts(&old.state, sel.as_of)).unwrap()
+            &serde_json::to_value(old.alerts.open_alerts(&old.state, sel.as_of, &policy)).unwrap()
         );
         let history = serde_json::to_value(q.alerts(Some(ACCOUNT), &sel, true).unwrap()).unwrap();
         prop_assert_eq!(

@@ -45,8 +45,10 @@ fn schemas_on_disk_match_the_catalog() {
     );
     assert_eq!(
         generated.len(),
-        39,
-        "25 event types + the envelope + 13 output documents"
+        45,
+        "28 event types (SPEC 2.2 v2: the three contract events) + the envelope + 16 output \
+         documents (8 views, alerts, log, accounts, append, import, alert message, API call \
+         and reply)"
     );
 }
 

@@ -501,7 +501,7 @@ fn all_views(store: &kamlog::Store, sel: &Selection) -> Vec<Value> {
         .map(|v| v.to_json())
         .collect();
     let w = q.walked("acct-00000", sel).unwrap();
-    out.push(json!(w.alerts.open_alerts(&w.state, sel.as_of)));
+    out.push(json!(w.alerts.open_alerts(&w.state, sel.as_of, &policy)));
     out.push(json!(w.alerts.transitions));
     out
 }
@@ -523,7 +523,7 @@ fn full_replay_views(events: &[StoredEvent], sel: &Selection) -> Vec<Value> {
         .iter()
         .map(|k| render(*k, &w, sel, &policy).to_json())
         .collect();
-    out.push(json!(w.alerts.open_alerts(&w.state, sel.as_of)));
+    out.push(json!(w.alerts.open_alerts(&w.state, sel.as_of, &policy)));
     out.push(json!(w.alerts.transitions));
     out
 }

@@ -6,6 +6,7 @@
 
 pub mod severity;
 use crate::model::AccountState;
+use crate::view::contracts::status as contract_status;
 use crate::view::stage::{divergence, infer, Stage};
 use crate::view::value::status;
 use crate::view::{days, time_str, within, Frame, Policy};
@@ -35,6 +36,7 @@ pub enum Kind {
     BowTie,
     ChampionDeparted,
     EngagementLapse,
+    RenewalAtRisk,
     SinglePointOfContact,
     StageDivergence,
     SuccessionGap,
@@ -43,10 +45,11 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::BowTie,
         Kind::ChampionDeparted,
         Kind::EngagementLapse,
+        Kind::RenewalAtRisk,
         Kind::SinglePointOfContact,
         Kind::StageDivergence,
         Kind::SuccessionGap,
@@ -60,6 +63,7 @@ impl Kind {
             Kind::BowTie => "bow_tie",
             Kind::ChampionDeparted => "champion_departed",
             Kind::EngagementLapse => "engagement_lapse",
+            Kind::RenewalAtRisk => "renewal_at_risk",
             Kind::SinglePointOfContact => "single_point_of_contact",
             Kind::StageDivergence => "stage_divergence",
             Kind::SuccessionGap => "succession_gap",
@@ -107,6 +111,15 @@ pub enum Detail {
         name: String,
         last_interaction: Option<DateTime<Utc>>,
     },
+    RenewalAtRisk {
+        title: Option<String>,
+        /// `renewing` or `lapsed`.
+        status: String,
+        renewal_date: chrono::NaiveDate,
+        annual_value: rust_decimal::Decimal,
+        currency: String,
+        map_status: String,
+    },
 }
 
 impl Detail {
@@ -146,6 +159,17 @@ impl Detail {
                 name,
                 last_interaction,
             } => json!({"name": name, "last_interaction": last_interaction.map(time_str)}),
+            Detail::RenewalAtRisk {
+                title,
+                status,
+                renewal_date,
+                annual_value,
+                currency,
+                map_status,
+            } => json!({"title": title, "status": status,
+                        "renewal_date": renewal_date.format("%Y-%m-%d").to_string(),
+                        "annual_value": dec_str(*annual_value), "currency": currency,
+                        "map_status": map_status}),
         }
     }
 }
@@ -262,6 +286,30 @@ pub fn conditions_at(frame: &Frame, once_cooperative: bool, policy: &Policy) -> 
                     due_date: p.due_date,
                 },
             );
+        }
+    }
+    let up: Vec<(&String, &crate::model::Contract, &str)> = state
+        .contracts
+        .iter()
+        .map(|(id, c)| (id, c, contract_status(c, t, policy)))
+        .filter(|(_, _, st)| matches!(*st, "renewing" | "lapsed"))
+        .collect();
+    if !up.is_empty() {
+        let map_status = frame.map_status(policy);
+        if map_status != "green" {
+            for (id, c, st) in up {
+                out.insert(
+                    (Kind::RenewalAtRisk, id.clone()),
+                    Detail::RenewalAtRisk {
+                        title: c.title.clone(),
+                        status: st.to_string(),
+                        renewal_date: c.renewal_date,
+                        annual_value: c.annual_value,
+                        currency: c.currency.clone(),
+                        map_status: map_status.to_string(),
+                    },
+                );
+            }
         }
     }
     let e = frame.evidence(once_cooperative, policy);

@@ -5,6 +5,7 @@
 
 use super::Kind;
 use crate::model::AccountState;
+use crate::view::Policy;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -54,17 +55,20 @@ impl Severity {
 /// The kind's base points (SPEC 5 v2).
 fn base(kind: Kind) -> u32 {
     match kind {
-        Kind::ChampionDeparted => 3,
+        Kind::ChampionDeparted | Kind::RenewalAtRisk => 3,
         Kind::UncoveredStakeholder | Kind::SinglePointOfContact | Kind::SuccessionGap => 2,
         Kind::ValueOverdue | Kind::BowTie | Kind::StageDivergence | Kind::EngagementLapse => 1,
     }
 }
 
 /// The severity of the alert (`kind`, `subject`) in this state at instant `at`.
-///
-/// Contracts do not exist yet in this version of the store, so the point for a renewing or
-/// lapsed contract is never given (it comes with the contract events).
-pub fn severity(kind: Kind, subject: &str, state: &AccountState, at: DateTime<Utc>) -> Severity {
+pub fn severity(
+    kind: Kind,
+    subject: &str,
+    state: &AccountState,
+    at: DateTime<Utc>,
+    policy: &Policy,
+) -> Severity {
     let mut points = base(kind);
     let stakeholder_subject = matches!(
         kind,
@@ -83,6 +87,9 @@ pub fn severity(kind: Kind, subject: &str, state: &AccountState, at: DateTime<Ut
                 points += 1;
             }
         }
+    }
+    if crate::view::contracts::any_up_for_renewal(state, at, policy) {
+        points += 1;
     }
     let sel = crate::view::Selection::as_of(at);
     if crate::view::classification::view(state, &sel).quadrant == Some("strategic") {

@@ -118,8 +118,14 @@ pub enum Command {
         /// An export (`kamlog export`, whole or `--account`) to check instead of the store.
         file: Option<PathBuf>,
     },
-    /// Accounts with version, stage, quadrant and open alert count.
-    Accounts,
+    /// The portfolio: every account with its stage, map status, coverage, open alerts by
+    /// severity and next renewal, ranked by risk (SPEC 4.9).
+    Accounts {
+        #[arg(long)]
+        as_of: Option<String>,
+        #[arg(long)]
+        known_at: Option<String>,
+    },
     /// One view of an account: coverage, stage, value, classification or economics.
     View {
         account: String,
@@ -268,7 +274,7 @@ fn run(cli: Cli) -> Result<i32, Error> {
             expected_version,
         },
         Command::Export { account } => Request::Export { account },
-        Command::Accounts => Request::Accounts,
+        Command::Accounts { as_of, known_at } => Request::Accounts { as_of, known_at },
         Command::Log {
             account,
             type_name,

@@ -115,7 +115,12 @@ pub enum Request {
         #[serde(default)]
         account: Option<String>,
     },
-    Accounts,
+    Accounts {
+        #[serde(default)]
+        as_of: Option<String>,
+        #[serde(default)]
+        known_at: Option<String>,
+    },
     Log {
         account: String,
         #[serde(default, rename = "type")]
@@ -159,7 +164,7 @@ impl Request {
         match self {
             Request::Append { .. } => "append",
             Request::Export { .. } => "export",
-            Request::Accounts => "accounts",
+            Request::Accounts { .. } => "accounts",
             Request::Log { .. } => "log",
             Request::View { .. } => "view",
             Request::Alerts { .. } => "alerts",
@@ -242,7 +247,10 @@ pub fn execute(
             out,
         ),
         Request::Export { account } => export::run(store, account.as_deref(), out),
-        Request::Accounts => accounts::run(&Query::new(store, policy)?, json, out),
+        Request::Accounts { as_of, known_at } => {
+            let sel = view::selection(as_of.as_deref(), known_at.as_deref())?;
+            accounts::run(&Query::new(store, policy)?, sel, json, out)
+        }
         Request::Log {
             account,
             type_name,

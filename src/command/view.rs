@@ -5,8 +5,11 @@ use super::Out;
 use crate::error::Error;
 use crate::query::Query;
 use crate::view::classification::ClassificationView;
+use crate::view::contracts::ContractsView;
 use crate::view::coverage::CoverageView;
 use crate::view::economics::EconomicsView;
+use crate::view::map::MapView;
+use crate::view::relationships::RelationshipsView;
 use crate::view::stage::StageView;
 use crate::view::value::ValueView;
 use crate::view::{dec_str, Selection, View, ViewKind};
@@ -27,7 +30,8 @@ pub fn selection(as_of: Option<&str>, known_at: Option<&str>) -> Result<Selectio
 pub fn kind(name: &str) -> Result<ViewKind, Error> {
     ViewKind::parse(name).ok_or_else(|| {
         Error::Usage(format!(
-            "unknown view {name}: one of coverage, stage, value, classification, economics{}",
+            "unknown view {name}: one of {}{}",
+            ViewKind::ALL.map(|k| k.name()).join(", "),
             crate::suggest::hint(name, ViewKind::ALL.iter().map(|k| k.name()))
         ))
     })
@@ -41,23 +45,63 @@ pub fn run(
     json: bool,
     out: &mut Out,
 ) -> Result<i32, Error> {
-    let v = q.view(account, kind, &sel)?;
+    let w = q.walked(account, &sel)?;
+    let v = crate::query::render(kind, &w, &sel, q.policy());
     if json {
         outln!(out, "{}", v.to_json());
     } else {
-        outw!(out, "{}", human(&v));
+        outw!(out, "{}", human(&v, &Names::of(&w.state)));
     }
     Ok(0)
 }
 
+/// The names of an account's people (members and stakeholders, departed ones too), for
+/// tables that show a name beside an id.
+#[derive(Debug, Default)]
+pub struct Names(std::collections::HashMap<String, String>);
+
+impl Names {
+    pub fn of(state: &crate::model::AccountState) -> Names {
+        Names(
+            state
+                .members
+                .iter()
+                .map(|(id, m)| (id.clone(), m.name.clone()))
+                .chain(
+                    state
+                        .stakeholders
+                        .iter()
+                        .map(|(id, s)| (id.clone(), s.name.clone())),
+                )
+                .collect(),
+        )
+    }
+
+    /// `id (Name)`, or the id alone when its name is unknown.
+    pub fn named(&self, id: &str) -> String {
+        match self.0.get(id) {
+            Some(n) => format!("{id} ({n})"),
+            None => id.to_string(),
+        }
+    }
+
+    /// The name alone, or the id when unknown.
+    pub fn name(&self, id: &str) -> String {
+        self.0.get(id).cloned().unwrap_or_else(|| id.to_string())
+    }
+}
+
 /// A view as text for people.
-pub fn human(v: &View) -> String {
+pub fn human(v: &View, names: &Names) -> String {
     let (h, name) = match v {
         View::Coverage(x) => (&x.header, "coverage"),
         View::Stage(x) => (&x.header, "stage"),
         View::Value(x) => (&x.header, "value"),
         View::Classification(x) => (&x.header, "classification"),
         View::Economics(x) => (&x.header, "economics"),
+        View::Relationships(x) => (&x.header, "relationships"),
+        View::Map(x) => (&x.header, "map"),
+        View::Contracts(x) => (&x.header, "contracts"),
     };
     let mut out = format!(
         "{} — {name} as of {}",
@@ -74,7 +118,220 @@ pub fn human(v: &View) -> String {
         View::Value(x) => value(x),
         View::Classification(x) => classification(x),
         View::Economics(x) => economics(x),
+        View::Relationships(x) => relationships(x, names),
+        View::Map(x) => map(x, names),
+        View::Contracts(x) => contracts(x),
     };
+    out
+}
+
+/// Days since a contact, for people.
+fn days_ago(d: Option<i64>) -> String {
+    match d {
+        None => "never".into(),
+        Some(0) => "today".into(),
+        Some(1) => "1 day ago".into(),
+        Some(n) => format!("{n} days ago"),
+    }
+}
+
+/// A strength with its level (`72 strong`).
+fn strength(s: u32) -> String {
+    format!("{s} {}", crate::view::relationships::level(s))
+}
+
+fn pairs_table(pairs: &[crate::view::relationships::Pair], names: &Names) -> String {
+    let rows: Vec<Vec<String>> = pairs
+        .iter()
+        .map(|p| {
+            vec![
+                names.named(&p.member_id),
+                names.named(&p.stakeholder_id),
+                strength(p.strength),
+                days_ago(p.days_since_contact),
+                p.interactions_180d.to_string(),
+                p.in_person_180d.to_string(),
+                p.declared_strength
+                    .map_or_else(|| "-".into(), |d| d.to_string()),
+            ]
+        })
+        .collect();
+    super::table::table(
+        &[
+            "member",
+            "stakeholder",
+            "strength",
+            "last contact",
+            "180 d",
+            "in person",
+            "declared",
+        ],
+        &rows,
+    )
+}
+
+fn relationships(v: &RelationshipsView, names: &Names) -> String {
+    let mut out =
+        "pairs (strength 0–100: recency + frequency + in person + declared)\n".to_string();
+    out += &pairs_table(&v.strengths.pairs, names);
+    let rows: Vec<Vec<String>> = v
+        .strengths
+        .stakeholders
+        .iter()
+        .map(|s| {
+            vec![
+                names.named(&s.stakeholder_id),
+                strength(s.best_strength),
+                s.best_member
+                    .as_deref()
+                    .map_or_else(|| "-".into(), |m| names.named(m)),
+                days_ago(s.days_since_contact),
+            ]
+        })
+        .collect();
+    out += "\nstakeholders\n";
+    out += &super::table::table(
+        &[
+            "stakeholder",
+            "best strength",
+            "best member",
+            "last contact",
+        ],
+        &rows,
+    );
+    out
+}
+
+fn map(v: &MapView, names: &Names) -> String {
+    let m = &v.map;
+    let mut out = format!(
+        "status {}   gaps {}   executive sponsors {}\n\n",
+        m.status.to_uppercase(),
+        if m.gaps.is_empty() {
+            "none".to_string()
+        } else {
+            m.gaps.join(", ")
+        },
+        if m.exec_sponsors.is_empty() {
+            "none".to_string()
+        } else {
+            m.exec_sponsors
+                .iter()
+                .map(|x| names.named(x))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    );
+    let rows: Vec<Vec<String>> = m
+        .stakeholders
+        .iter()
+        .map(|s| {
+            let attitude = match s.attitude {
+                a if a >= 1 => format!("+{a} supportive"),
+                a if a <= -1 => format!("{a} opposed"),
+                _ => "0 neutral".into(),
+            };
+            let who = if s.key {
+                format!("* {}", names.named(&s.stakeholder_id))
+            } else {
+                format!("  {}", names.named(&s.stakeholder_id))
+            };
+            vec![
+                who,
+                s.title.clone().unwrap_or_else(|| "-".into()),
+                if s.dmu_roles.is_empty() {
+                    "-".into()
+                } else {
+                    s.dmu_roles.join(", ")
+                },
+                attitude,
+                strength(s.best_strength),
+                s.best_member
+                    .as_deref()
+                    .map_or_else(|| "-".into(), |x| names.name(x)),
+                days_ago(s.days_since_contact),
+            ]
+        })
+        .collect();
+    out += "stakeholders (* key)\n";
+    out += &super::table::table(
+        &[
+            "stakeholder",
+            "title",
+            "roles",
+            "attitude",
+            "best strength",
+            "best member",
+            "last contact",
+        ],
+        &rows,
+    );
+    let rows: Vec<Vec<String>> = m
+        .required_roles
+        .iter()
+        .map(|r| {
+            let list = |ids: &[String]| {
+                if ids.is_empty() {
+                    "-".to_string()
+                } else {
+                    ids.iter()
+                        .map(|i| names.named(i))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            };
+            vec![r.role.to_string(), list(&r.holders), list(&r.engaged)]
+        })
+        .collect();
+    out += "\nrequired roles\n";
+    out += &super::table::table(&["role", "holders", "engaged"], &rows);
+    out
+}
+
+fn contracts(v: &ContractsView) -> String {
+    let rows: Vec<Vec<String>> = v
+        .contracts
+        .iter()
+        .map(|c| {
+            let days = match c.days_to_renewal {
+                None => "-".to_string(),
+                Some(d) if d < 0 => format!("{} days ago", -d),
+                Some(d) => format!("in {d} days"),
+            };
+            vec![
+                c.contract_id.clone(),
+                c.title.clone().unwrap_or_else(|| "-".into()),
+                format!("{} {}", dec_str(c.annual_value), c.currency),
+                c.renewal_date.format("%Y-%m-%d").to_string(),
+                days,
+                c.status.to_string(),
+            ]
+        })
+        .collect();
+    let mut out = super::table::table(
+        &[
+            "contract",
+            "title",
+            "annual value",
+            "renewal date",
+            "renewal",
+            "status",
+        ],
+        &rows,
+    );
+    let rows: Vec<Vec<String>> = v
+        .totals
+        .iter()
+        .map(|t| {
+            vec![
+                t.currency.clone(),
+                dec_str(t.annual_value),
+                dec_str(t.renewing_value),
+            ]
+        })
+        .collect();
+    out += "\ntotals (contracts not ended)\n";
+    out += &super::table::table(&["currency", "annual value", "renewing or lapsed"], &rows);
     out
 }
 

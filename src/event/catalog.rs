@@ -315,6 +315,29 @@ pub const EVENT_TYPES: &[EventType] = &[
         ],
     ),
     ty(
+        "contract_signed",
+        &[
+            req("contract_id", Id),
+            opt("title", Text),
+            req("annual_value", PositiveDecimal),
+            req("currency", Currency),
+            req("start_date", Date),
+            req("renewal_date", Date),
+        ],
+    ),
+    ty(
+        "contract_renewed",
+        &[
+            req("contract_id", Id),
+            req("renewal_date", Date),
+            opt("annual_value", PositiveDecimal),
+        ],
+    ),
+    ty(
+        "contract_ended",
+        &[req("contract_id", Id), opt("reason", Text)],
+    ),
+    ty(
         "event_retracted",
         &[req("target_event_id", Uuid), req("reason", Text)],
     ),

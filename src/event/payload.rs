@@ -126,6 +126,16 @@ payload!(ValuePromiseWithdrawn {
     reason: String
 });
 payload!(InvestmentRecorded { amount: String, currency: String, category: String, note: Option<String> });
+payload!(ContractSigned {
+    contract_id: String,
+    title: Option<String>,
+    annual_value: String,
+    currency: String,
+    start_date: String,
+    renewal_date: String,
+});
+payload!(ContractRenewed { contract_id: String, renewal_date: String, annual_value: Option<String> });
+payload!(ContractEnded { contract_id: String, reason: Option<String> });
 payload!(RevenueRecorded { period: String, amount: String, currency: String, gross_margin: Option<String> });
 payload!(EventRetracted {
     target_event_id: String,
@@ -160,6 +170,9 @@ pub enum EventData {
     ValuePromiseWithdrawn(ValuePromiseWithdrawn),
     InvestmentRecorded(InvestmentRecorded),
     RevenueRecorded(RevenueRecorded),
+    ContractSigned(ContractSigned),
+    ContractRenewed(ContractRenewed),
+    ContractEnded(ContractEnded),
     EventRetracted(EventRetracted),
 }
 
@@ -204,6 +217,9 @@ impl EventData {
             "value_promise_withdrawn" => ValuePromiseWithdrawn(ValuePromiseWithdrawn),
             "investment_recorded" => InvestmentRecorded(InvestmentRecorded),
             "revenue_recorded" => RevenueRecorded(RevenueRecorded),
+            "contract_signed" => ContractSigned(ContractSigned),
+            "contract_renewed" => ContractRenewed(ContractRenewed),
+            "contract_ended" => ContractEnded(ContractEnded),
             "event_retracted" => EventRetracted(EventRetracted),
         )
     }
@@ -244,6 +260,9 @@ impl EventData {
             ValuePromiseWithdrawn(_) => "value_promise_withdrawn",
             InvestmentRecorded(_) => "investment_recorded",
             RevenueRecorded(_) => "revenue_recorded",
+            ContractSigned(_) => "contract_signed",
+            ContractRenewed(_) => "contract_renewed",
+            ContractEnded(_) => "contract_ended",
             EventRetracted(_) => "event_retracted",
         }
     }

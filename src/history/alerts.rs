@@ -61,14 +61,19 @@ impl AlertTracker {
 
     /// The open alerts, sorted by kind and subject, with their severity in `state` at `at`
     /// (the state the walk reached at the as-of time).
-    pub fn open_alerts(&self, state: &AccountState, at: DateTime<Utc>) -> Vec<Alert> {
+    pub fn open_alerts(
+        &self,
+        state: &AccountState,
+        at: DateTime<Utc>,
+        policy: &Policy,
+    ) -> Vec<Alert> {
         self.open
             .iter()
             .map(|((kind, subject), a)| Alert {
                 account_id: self.account_id.clone(),
                 kind: *kind,
                 subject: subject.clone(),
-                severity: severity(*kind, subject, state, at),
+                severity: severity(*kind, subject, state, at, policy),
                 raised_at: a.instant,
                 raised_position: a.cause.position(),
                 detail: a.detail.to_json(),
@@ -76,12 +81,20 @@ impl AlertTracker {
             .collect()
     }
 
-    fn transition(&mut self, kind: Kind, subject: &str, state: &str, step: &Step, detail: &Detail) {
+    fn transition(
+        &mut self,
+        kind: Kind,
+        subject: &str,
+        state: &str,
+        step: &Step,
+        detail: &Detail,
+        policy: &Policy,
+    ) {
         self.transitions.push(Transition {
             account_id: self.account_id.clone(),
             kind,
             subject: subject.to_string(),
-            severity: severity(kind, subject, step.frame.state, step.frame.instant),
+            severity: severity(kind, subject, step.frame.state, step.frame.instant, policy),
             state: state.into(),
             at: step.frame.instant,
             position: step.cause.position(),
@@ -102,13 +115,13 @@ impl Observer for AlertTracker {
             .collect();
         for k in closed {
             let a = self.open.remove(&k).expect("listed");
-            self.transition(k.0, &k.1, "resolved", step, &a.detail);
+            self.transition(k.0, &k.1, "resolved", step, &a.detail, policy);
         }
         for (k, detail) in now {
             match self.open.get_mut(&k) {
                 Some(a) => a.detail = detail,
                 None => {
-                    self.transition(k.0, &k.1, "raised", step, &detail);
+                    self.transition(k.0, &k.1, "raised", step, &detail, policy);
                     self.open.insert(
                         k,
                         OpenAlert {

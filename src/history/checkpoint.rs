@@ -29,6 +29,8 @@ pub struct Checkpoint {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Walked {
     pub state: AccountState,
+    /// The highest version among the selected events that entered (retractions too).
+    pub version: u64,
     pub stage: StageTracker,
     pub alerts: AlertTracker,
 }
@@ -77,6 +79,7 @@ impl Checkpoint {
             w.run_until(until, &mut observers);
         }
         Walked {
+            version: w.position.max_version,
             state: w.position.state,
             stage,
             alerts,

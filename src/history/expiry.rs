@@ -7,7 +7,9 @@
 //!   engagement-lapse window (alerts) or the bow-tie window: the first microsecond after
 //!   `occurred_at + N days`, since "in the last N days" includes both ends;
 //! - a stakeholder has been known for the engagement-lapse period: `added + N days` exactly;
-//! - a promise's due date passes: the midnight (UTC) that ends it.
+//! - a promise's due date passes: the midnight (UTC) that ends it;
+//! - a contract starts renewing or lapses (midnights), and, in an account with contracts, a
+//!   pair's recency points change (whole days since a meeting pass 30, 90, 180).
 //!
 //! The walk pushes these as events enter (whether or not they take effect) and pops them in
 //! order. An instant that turns out to change nothing costs one evaluation and records
@@ -57,6 +59,24 @@ impl ExpiryQueue {
     /// A due date passes.
     pub fn due(&mut self, date: NaiveDate) {
         self.instants.extend(date_passes(date));
+    }
+
+    /// A contract up for renewal on `renewal`: it starts renewing at the midnight that begins
+    /// the day `renewal_window_days` before, and lapses at the midnight after it (SPEC 4.8).
+    pub fn contract(&mut self, renewal: NaiveDate, policy: &Policy) {
+        if let Some(d) = renewal.checked_sub_signed(Duration::days(policy.renewal_window_days)) {
+            self.instants.insert(d.and_time(NaiveTime::MIN).and_utc());
+        }
+        self.instants.extend(date_passes(renewal));
+    }
+
+    /// A meeting at `at` moves its pairs' recency points when whole days since it pass each
+    /// band's end (SPEC 4.6: 31, 91 and 181 days later). Only accounts with contracts need
+    /// these instants (the map's status matters only to a renewal at risk).
+    pub fn recency(&mut self, at: DateTime<Utc>) {
+        for (days, _) in crate::view::relationships::RECENCY_BANDS {
+            self.instants.insert(at + Duration::days(days + 1));
+        }
     }
 
     /// The next pending instant, if it is before `before` and at or before `until`; removed.

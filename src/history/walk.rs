@@ -302,6 +302,16 @@ impl<'e> Walker<'e> {
         };
         let policy = &self.policy;
         let c = &self.position.contacts;
+        // A contract starting to renew or lapsing; while one is up for renewal, the map's
+        // status (strengths move with time) decides a renewal at risk.
+        let state = &self.position.state;
+        if state.contracts.values().any(|k| {
+            !k.ended
+                && (crate::view::contracts::up_for_renewal(k, t, policy)
+                    || t.time() == chrono::NaiveTime::MIN)
+        }) {
+            return true;
+        }
         if bow_tie_moved {
             let (recent, by_member) = c.bow_tie_counts();
             if crate::view::coverage::bow_tie(links, recent, by_member, policy) != coverage.bow_tie
@@ -511,8 +521,29 @@ impl<'e> Walker<'e> {
     /// an extra instant costs one evaluation, a missing one a wrong answer).
     fn schedule(&mut self, e: &StoredEvent) {
         let q = &mut self.position.queue;
+        let state = &self.position.state;
         match &e.data {
-            EventData::InteractionLogged(_) => q.interaction(e.occurred_at, &self.policy),
+            EventData::InteractionLogged(_) => {
+                q.interaction(e.occurred_at, &self.policy);
+                if !state.contracts.is_empty() {
+                    q.recency(e.occurred_at);
+                }
+            }
+            EventData::ContractSigned(d) => {
+                if let Some(date) = crate::event::validate::parse_date(&d.renewal_date) {
+                    q.contract(date, &self.policy);
+                }
+                // The meetings whose recency can still change now matter too.
+                let since = e.occurred_at - chrono::Duration::days(182);
+                for i in state.interactions.iter().filter(|i| i.occurred_at >= since) {
+                    q.recency(i.occurred_at);
+                }
+            }
+            EventData::ContractRenewed(d) => {
+                if let Some(date) = crate::event::validate::parse_date(&d.renewal_date) {
+                    q.contract(date, &self.policy);
+                }
+            }
             EventData::StakeholderAdded(_) => q.stakeholder(e.occurred_at, &self.policy),
             EventData::ValuePromised(d) => {
                 if let Some(date) = crate::event::validate::parse_date(&d.due_date) {
@@ -676,7 +707,10 @@ fn touches(data: &EventData) -> Touched {
         | E::ValuePromiseWithdrawn(_)
         | E::InvestmentRecorded(_)
         | E::StageAssessed(_)
-        | E::AccountClassified(_) => Touched::Nothing,
+        | E::AccountClassified(_)
+        | E::ContractSigned(_)
+        | E::ContractRenewed(_)
+        | E::ContractEnded(_) => Touched::Nothing,
     }
 }
 

@@ -38,6 +38,18 @@ struct InWindow {
     position: u64,
     members: Vec<String>,
     stakeholders: Vec<String>,
+    #[serde(default)]
+    in_person: bool,
+}
+
+/// What the contacts know of one (member, stakeholder) pair at the current instant (SPEC 4.6).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PairContact {
+    /// The latest interaction both took part in.
+    pub last: Option<DateTime<Utc>>,
+    /// Such interactions in the contact window, and those of them in person.
+    pub recent: u32,
+    pub in_person: u32,
 }
 
 /// The interactions that count at the current instant, indexed for the views.
@@ -48,6 +60,12 @@ pub struct Contacts {
     contact: VecDeque<InWindow>,
     /// member → stakeholder → interactions in the contact window in which both took part.
     pairs: BTreeMap<String, BTreeMap<String, u32>>,
+    /// member → stakeholder → those of them in person.
+    #[serde(default)]
+    in_person: BTreeMap<String, BTreeMap<String, u32>>,
+    /// member → stakeholder → the latest interaction both took part in (any time).
+    #[serde(default)]
+    pair_last: BTreeMap<String, BTreeMap<String, DateTime<Utc>>>,
     bow_tie: VecDeque<InWindow>,
     /// member → interactions in the bow-tie window in which it took part (once each).
     bow_tie_members: BTreeMap<String, usize>,
@@ -93,7 +111,9 @@ impl Contacts {
     fn recount_last_seen(&mut self, state: &AccountState) {
         self.last_seen.clear();
         self.last_any = None;
+        self.pair_last.clear();
         for i in &state.interactions {
+            self.note_pairs_met(&i.members, &i.stakeholders, i.occurred_at);
             for s in &i.stakeholders {
                 let e = self.last_seen.entry(s.clone()).or_insert(i.occurred_at);
                 if i.occurred_at > *e {
@@ -104,8 +124,42 @@ impl Contacts {
         }
     }
 
+    /// Keeps the latest meeting of each pair.
+    fn note_pairs_met(&mut self, members: &[String], stakeholders: &[String], at: DateTime<Utc>) {
+        for m in members {
+            let row = self.pair_last.entry(m.clone()).or_default();
+            for s in stakeholders {
+                let e = row.entry(s.clone()).or_insert(at);
+                if at > *e {
+                    *e = at;
+                }
+            }
+        }
+    }
+
+    /// Counts (`+1`) or uncounts (`-1`) an in-person interaction's pairs in the contact window.
+    fn count_in_person(&mut self, w: &InWindow, delta: i64) {
+        if !w.in_person {
+            return;
+        }
+        for m in &w.members {
+            let row = self.in_person.entry(m.clone()).or_default();
+            for s in &w.stakeholders {
+                let n = row.entry(s.clone()).or_default();
+                *n = (i64::from(*n) + delta).max(0) as u32;
+                if *n == 0 {
+                    row.remove(s);
+                }
+            }
+            if row.is_empty() {
+                self.in_person.remove(m);
+            }
+        }
+    }
+
     /// Counts an interaction's pairs into the contact window; pushes those that start meeting.
     fn count_pairs(&mut self, w: &InWindow, started: &mut Pairs) {
+        self.count_in_person(w, 1);
         for m in &w.members {
             let row = self.pairs.entry(m.clone()).or_default();
             for s in &w.stakeholders {
@@ -120,6 +174,7 @@ impl Contacts {
 
     /// Takes an interaction's pairs out of the contact window; pushes those that stop meeting.
     fn uncount_pairs(&mut self, w: &InWindow, gone: &mut Pairs) {
+        self.count_in_person(w, -1);
         for m in &w.members {
             let Some(row) = self.pairs.get_mut(m) else {
                 continue;
@@ -202,6 +257,7 @@ impl Contacts {
         let mut started = Pairs::new();
         self.count_pairs(&w, &mut started);
         self.count_members(&w, 1);
+        self.note_pairs_met(&w.members, &w.stakeholders, w.at);
         for s in &w.stakeholders {
             let e = self.last_seen.entry(s.clone()).or_insert(w.at);
             if w.at > *e {
@@ -267,6 +323,26 @@ impl Contacts {
         (self.bow_tie.len(), &self.bow_tie_members)
     }
 
+    /// Every pair that ever met (as folded), with what is known of it now.
+    pub fn pairs_met(&self) -> impl Iterator<Item = (&str, &str, PairContact)> + '_ {
+        self.pair_last.iter().flat_map(move |(m, row)| {
+            row.iter()
+                .map(move |(s, last)| (m.as_str(), s.as_str(), self.pair(m, s, Some(*last))))
+        })
+    }
+
+    /// What is known of one pair now (`last`: its latest meeting).
+    fn pair(&self, m: &str, s: &str, last: Option<DateTime<Utc>>) -> PairContact {
+        let count = |t: &BTreeMap<String, BTreeMap<String, u32>>| {
+            t.get(m).and_then(|r| r.get(s)).copied().unwrap_or(0)
+        };
+        PairContact {
+            last,
+            recent: count(&self.pairs),
+            in_person: count(&self.in_person),
+        }
+    }
+
     /// The latest interaction a stakeholder took part in.
     pub fn last_seen(&self, stakeholder: &str) -> Option<DateTime<Utc>> {
         self.last_seen.get(stakeholder).copied()
@@ -285,6 +361,7 @@ impl InWindow {
             position: i.position,
             members: i.members.clone(),
             stakeholders: i.stakeholders.clone(),
+            in_person: i.in_person,
         }
     }
 }

@@ -109,6 +109,14 @@ impl AccountState {
         }
     }
 
+    fn need_contract(&self, id: &str) -> Result<&Contract, RuleError> {
+        match self.contracts.get(id) {
+            Some(c) if !c.ended => Ok(c),
+            Some(_) => rule("data.contract_id", format!("contract \"{id}\" has ended")),
+            None => rule("data.contract_id", format!("unknown contract \"{id}\"")),
+        }
+    }
+
     fn need_open_objective(&self, field: &str, id: &str) -> Result<(), RuleError> {
         match self.objectives.get(id) {
             Some(o) if o.outcome.is_none() => Ok(()),
@@ -366,6 +374,7 @@ impl AccountState {
                     position: ev.position,
                     members,
                     stakeholders,
+                    in_person: IN_PERSON_CHANNELS.contains(&d.channel.as_str()),
                 });
             }
             E::ObjectiveProposed(d) => {
@@ -499,6 +508,72 @@ impl AccountState {
                 m.revenue += dec(&d.amount);
                 if let Some(g) = &d.gross_margin {
                     m.gross_margin += dec(g);
+                }
+            }
+            E::ContractSigned(d) => {
+                if self.contracts.contains_key(&d.contract_id) {
+                    if strict {
+                        return rule(
+                            "data.contract_id",
+                            format!(
+                                "contract id \"{}\" was already used in this account",
+                                d.contract_id
+                            ),
+                        );
+                    }
+                    return Ok(());
+                }
+                let (start, renewal) = (date(&d.start_date), date(&d.renewal_date));
+                if strict && renewal <= start {
+                    return rule(
+                        "data.renewal_date",
+                        format!(
+                            "the renewal date {} must be later than the start date {}",
+                            d.renewal_date, d.start_date
+                        ),
+                    );
+                }
+                self.contracts.insert(
+                    d.contract_id.clone(),
+                    Contract {
+                        title: d.title.clone(),
+                        annual_value: dec(&d.annual_value),
+                        currency: d.currency.clone(),
+                        start_date: start,
+                        renewal_date: renewal,
+                        ended: false,
+                    },
+                );
+            }
+            E::ContractRenewed(d) => {
+                let renewal = date(&d.renewal_date);
+                if strict {
+                    let c = self.need_contract(&d.contract_id)?;
+                    if renewal <= c.renewal_date {
+                        return rule(
+                            "data.renewal_date",
+                            format!(
+                                "the renewal date {} must be later than the contract's current renewal date {}",
+                                d.renewal_date, c.renewal_date
+                            ),
+                        );
+                    }
+                }
+                if let Some(c) = self.contracts.get_mut(&d.contract_id) {
+                    if !c.ended && renewal > c.renewal_date {
+                        c.renewal_date = renewal;
+                        if let Some(v) = &d.annual_value {
+                            c.annual_value = dec(v);
+                        }
+                    }
+                }
+            }
+            E::ContractEnded(d) => {
+                if strict {
+                    self.need_contract(&d.contract_id)?;
+                }
+                if let Some(c) = self.contracts.get_mut(&d.contract_id) {
+                    c.ended = true;
                 }
             }
             E::EventRetracted(d) => {

@@ -60,7 +60,11 @@ impl<'a> Footprint<'a> {
             E::AccountOpened(_)
             | E::AccountClosed(_)
             | E::AccountReopened(_)
-            | E::EventRetracted(_) => f.barrier = true,
+            | E::EventRetracted(_)
+            // Contracts are few: a late one refolds rather than being reasoned about.
+            | E::ContractSigned(_)
+            | E::ContractRenewed(_)
+            | E::ContractEnded(_) => f.barrier = true,
             E::AccountClassified(_)
             | E::StageAssessed(_)
             | E::PlanAgreed(_)

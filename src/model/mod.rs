@@ -14,7 +14,7 @@ mod contacts;
 mod fold;
 pub mod footprint;
 
-pub use contacts::{is_linked, Contacts, Pairs};
+pub use contacts::{is_linked, Contacts, PairContact, Pairs};
 pub use fold::{fold_events, fold_strict, EventRef, RuleError};
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -58,6 +58,25 @@ pub struct Interaction {
     pub position: u64,
     pub members: Vec<String>,
     pub stakeholders: Vec<String>,
+    /// Its channel is `meeting`, `workshop`, `site_visit` or `review` (SPEC 4.6 depth).
+    #[serde(default)]
+    pub in_person: bool,
+}
+
+/// The channels that count as meeting in person (SPEC 4.6).
+pub const IN_PERSON_CHANNELS: [&str; 4] = ["meeting", "workshop", "site_visit", "review"];
+
+/// A contract (SPEC 2.2 v2), as signed, renewed and perhaps ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contract {
+    pub title: Option<String>,
+    /// The latest annual value.
+    pub annual_value: Decimal,
+    pub currency: String,
+    pub start_date: NaiveDate,
+    /// The latest renewal date.
+    pub renewal_date: NaiveDate,
+    pub ended: bool,
 }
 
 /// An objective, proposed and perhaps agreed and closed.
@@ -134,6 +153,9 @@ pub struct AccountState {
     pub plans: BTreeSet<String>,
     pub promises: BTreeMap<String, Promise>,
     pub money: BTreeMap<String, Money>,
+    /// Contracts by id (ended ones stay, marked).
+    #[serde(default)]
+    pub contracts: BTreeMap<String, Contract>,
     /// Interaction ids ever logged (other kinds of id stay in their maps after they depart or
     /// close, so those maps are their "ever used" record).
     pub interaction_ids: HashSet<String>,

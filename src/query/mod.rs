@@ -145,7 +145,7 @@ impl<'a> Query<'a> {
             if history {
                 transitions.extend(w.alerts.transitions);
             } else {
-                open.extend(w.alerts.open_alerts(&w.state, sel.as_of));
+                open.extend(w.alerts.open_alerts(&w.state, sel.as_of, self.policy));
             }
         }
         Ok(AlertsDoc {
@@ -412,6 +412,11 @@ pub fn render(kind: ViewKind, w: &Walked, sel: &Selection, policy: &Policy) -> V
         ViewKind::Value => View::Value(view::value::view(state, sel)),
         ViewKind::Classification => View::Classification(view::classification::view(state, sel)),
         ViewKind::Economics => View::Economics(view::economics::view(state, sel)),
+        ViewKind::Relationships => {
+            View::Relationships(view::relationships::view(state, sel, policy))
+        }
+        ViewKind::Map => View::Map(view::map::view(state, sel, policy)),
+        ViewKind::Contracts => View::Contracts(view::contracts::view(state, sel, policy)),
     }
 }
 

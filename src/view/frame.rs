@@ -8,6 +8,7 @@
 //! tests check it.
 
 use super::coverage::{self, Coverage};
+use super::relationships::{self, Strengths};
 use super::stage::Evidence;
 use super::Policy;
 use crate::model::{AccountState, Contacts};
@@ -28,6 +29,8 @@ pub struct Frame<'a> {
     coverage: OnceCell<Rc<Coverage>>,
     /// The evidence with `once_cooperative` false and `last_interaction` left to be filled.
     evidence: OnceCell<Evidence>,
+    /// The relationship strengths (SPEC 4.6): they move with time, so never shared.
+    strengths: OnceCell<Strengths>,
 }
 
 /// Figures a walk carries from one instant to the next while the inputs they depend on stay
@@ -49,6 +52,7 @@ impl<'a> Frame<'a> {
             links: OnceCell::new(),
             coverage: OnceCell::new(),
             evidence: OnceCell::new(),
+            strengths: OnceCell::new(),
         }
     }
 
@@ -134,6 +138,27 @@ impl<'a> Frame<'a> {
                 policy,
             ))
         })
+    }
+
+    /// The relationship strengths at the instant (SPEC 4.6).
+    pub fn strengths(&self, policy: &Policy) -> &Strengths {
+        self.strengths.get_or_init(|| {
+            let contacts = match self.contacts {
+                Some(c) => relationships::add_standing_and_keep_active(
+                    self.state,
+                    c.pairs_met()
+                        .map(|(m, s, pc)| ((m.to_string(), s.to_string()), pc))
+                        .collect(),
+                ),
+                None => relationships::contacts_by_scan(self.state, self.instant, policy),
+            };
+            relationships::strengths(self.state, &contacts, self.instant)
+        })
+    }
+
+    /// The relationship map's status at the instant (SPEC 4.7).
+    pub fn map_status(&self, policy: &Policy) -> &'static str {
+        super::map::map(self.state, self.strengths(policy), policy).status
     }
 
     /// The latest interaction of the account at or before the instant.

@@ -2,8 +2,11 @@
 //! [`View`], any one view, serializing to its SPEC 8 shape.
 
 use super::classification::ClassificationView;
+use super::contracts::ContractsView;
 use super::coverage::CoverageView;
 use super::economics::EconomicsView;
+use super::map::MapView;
+use super::relationships::RelationshipsView;
 use super::stage::StageView;
 use super::value::ValueView;
 use super::Selection;
@@ -31,15 +34,21 @@ pub enum ViewKind {
     Value,
     Classification,
     Economics,
+    Relationships,
+    Map,
+    Contracts,
 }
 
 impl ViewKind {
-    pub const ALL: [ViewKind; 5] = [
+    pub const ALL: [ViewKind; 8] = [
         ViewKind::Coverage,
         ViewKind::Stage,
         ViewKind::Value,
         ViewKind::Classification,
         ViewKind::Economics,
+        ViewKind::Relationships,
+        ViewKind::Map,
+        ViewKind::Contracts,
     ];
 
     pub fn name(self) -> &'static str {
@@ -49,6 +58,9 @@ impl ViewKind {
             ViewKind::Value => "value",
             ViewKind::Classification => "classification",
             ViewKind::Economics => "economics",
+            ViewKind::Relationships => "relationships",
+            ViewKind::Map => "map",
+            ViewKind::Contracts => "contracts",
         }
     }
 
@@ -60,6 +72,9 @@ impl ViewKind {
             ViewKind::Value => schemars::schema_for!(ValueView),
             ViewKind::Classification => schemars::schema_for!(ClassificationView),
             ViewKind::Economics => schemars::schema_for!(EconomicsView),
+            ViewKind::Relationships => schemars::schema_for!(RelationshipsView),
+            ViewKind::Map => schemars::schema_for!(MapView),
+            ViewKind::Contracts => schemars::schema_for!(ContractsView),
         }
     }
 
@@ -104,6 +119,9 @@ pub enum View {
     Value(ValueView),
     Classification(ClassificationView),
     Economics(EconomicsView),
+    Relationships(RelationshipsView),
+    Map(MapView),
+    Contracts(ContractsView),
 }
 
 impl View {

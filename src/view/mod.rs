@@ -2,19 +2,23 @@
 //!
 //! - [`select`]: which events a view sees (`--as-of`, `--known-at`, SPEC 3)
 //! - [`frame`]: a state at an instant, with the figures views and alerts share
-//! - [`coverage`], [`stage`], [`value`], [`classification`], [`economics`]: one view each,
-//!   typed, serializing to the shapes of SPEC 8
+//! - [`coverage`], [`stage`], [`value`], [`classification`], [`economics`],
+//!   [`relationships`], [`map`], [`contracts`]: one view each, typed, serializing to the
+//!   shapes of SPEC 8
 //! - [`kind`]: the view names, and [`View`], any one of them
 //!
 //! The walk through business time that gives histories lives in `crate::history`.
 
 pub mod classification;
+pub mod contracts;
 pub mod coverage;
 pub mod economics;
 pub mod fmt;
 pub mod frame;
 pub mod kind;
+pub mod map;
 pub mod policy;
+pub mod relationships;
 pub mod stage;
 pub mod value;
 

@@ -23,6 +23,8 @@ pub struct Policy {
     /// in percent.
     pub integrated_coverage_percent: i64,
     pub disintegrating_coverage_percent: i64,
+    /// A contract whose renewal date is at most this many days away is renewing (4.8).
+    pub renewal_window_days: i64,
 }
 
 impl Default for Policy {
@@ -37,6 +39,7 @@ impl Default for Policy {
             key_influence: 4,
             integrated_coverage_percent: 75,
             disintegrating_coverage_percent: 25,
+            renewal_window_days: 180,
         }
     }
 }

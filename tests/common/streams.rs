@@ -21,7 +21,14 @@ const ROLES: &[&str] = &[
     "influencer",
     "coach",
 ];
-const CHANNELS: &[&str] = &["meeting", "call", "email", "workshop"];
+const CHANNELS: &[&str] = &[
+    "meeting",
+    "call",
+    "email",
+    "workshop",
+    "site_visit",
+    "review",
+];
 const STAGES: &[&str] = &[
     "exploratory",
     "basic",
@@ -152,6 +159,28 @@ fn candidate(rng: &mut Rng, n: usize, accepted: &[Value]) -> (&'static str, Valu
         87..=88 => (
             "account_classified",
             json!({"attractiveness": rng.below(101), "business_strength": rng.below(101)}),
+        ),
+        89..=90 => {
+            let renewal = format!(
+                "{}-{:02}-{:02}",
+                2023 + rng.below(3),
+                1 + rng.below(12),
+                1 + rng.below(28)
+            );
+            (
+                "contract_signed",
+                json!({"contract_id": format!("c-{}", rng.below(3)), "annual_value": amount(rng),
+                "currency": "EUR", "start_date": "2023-01-01", "renewal_date": renewal}),
+            )
+        }
+        91 => (
+            "contract_renewed",
+            json!({"contract_id": format!("c-{}", rng.below(3)),
+            "renewal_date": format!("{}-{:02}-{:02}", 2024 + rng.below(3), 1 + rng.below(12), 1 + rng.below(28))}),
+        ),
+        92 => (
+            "contract_ended",
+            json!({"contract_id": format!("c-{}", rng.below(3))}),
         ),
         _ => {
             // Retract a random earlier event (the rules decide whether that is allowed).

@@ -40,10 +40,36 @@ pub fn time_candidates(events: &[&StoredEvent], policy: &Policy) -> BTreeSet<Dat
             .and_then(|d| d.succ_opt())
             .map(|d| d.and_time(NaiveTime::MIN).and_utc())
     };
+    let contracts = events.iter().any(|e| {
+        matches!(
+            e.data,
+            EventData::ContractSigned(_) | EventData::ContractRenewed(_)
+        )
+    });
+    let contract_dates = |date: &str| {
+        let d = kamlog::event::validate::parse_date(date);
+        [
+            d.and_then(|d| d.checked_sub_signed(Duration::days(policy.renewal_window_days)))
+                .map(|d| d.and_time(NaiveTime::MIN).and_utc()),
+            midnight_after(date),
+        ]
+    };
     for e in events {
         match &e.data {
             EventData::InteractionLogged(_) => {
-                out.extend(interaction_windows_close(e.occurred_at, policy))
+                out.extend(interaction_windows_close(e.occurred_at, policy));
+                if contracts {
+                    // Recency points change when 31, 91 and 181 whole days have passed.
+                    for days in [31, 91, 181] {
+                        out.insert(e.occurred_at + Duration::days(days));
+                    }
+                }
+            }
+            EventData::ContractSigned(d) => {
+                out.extend(contract_dates(&d.renewal_date).into_iter().flatten())
+            }
+            EventData::ContractRenewed(d) => {
+                out.extend(contract_dates(&d.renewal_date).into_iter().flatten())
             }
             EventData::StakeholderAdded(_) => {
                 out.insert(e.occurred_at + Duration::days(policy.engagement_lapse_days));
@@ -85,6 +111,9 @@ pub fn walk(
     let event_instants: BTreeSet<DateTime<Utc>> = events.iter().map(|e| e.occurred_at).collect();
     let times: Vec<DateTime<Utc>> = time_candidates(&events, policy)
         .into_iter()
+        // Before the first event there is no account: nothing to evaluate (a contract's
+        // renewal window can open before the account does).
+        .filter(|t| event_instants.first().is_some_and(|f| t > f))
         .filter(|t| *t <= until && !event_instants.contains(t))
         .collect();
 
@@ -154,6 +183,9 @@ pub fn walk_per_event(
     let times_list: Vec<DateTime<Utc>> = all_times
         .iter()
         .copied()
+        // Before the first event there is no account: nothing to evaluate (a contract's
+        // renewal window can open before the account does).
+        .filter(|t| event_instants.first().is_some_and(|f| t > f))
         .filter(|t| *t <= until && !event_instants.contains(t))
         .collect();
     let mut times = times_list.into_iter().peekable();
