@@ -2,7 +2,8 @@
 //! every `expected/` file with the program's `--json` output at the scenario's `as_of`.
 //!
 //! Expected files: `expected/<account>.<view>.json` (a view), `expected/alerts.json` (open
-//! alerts of every account), `expected/alerts.history.json` (every transition), each at the
+//! alerts of every account), `expected/alerts.history.json` (every transition),
+//! `expected/accounts.json` (the portfolio, `accounts --json`), each at the
 //! scenario's `as_of`. A file named `<name>@<label>.json` is checked at the checkpoint
 //! `<label>` of `scenario.json`'s `checkpoints` object instead
 //! (`{"label": {"as_of": T, "known_at": K}}`, `known_at` optional). Decimal strings are
@@ -135,6 +136,8 @@ pub fn replay(dir: &Path, policy: &Policy) -> Result<Vec<String>, Error> {
                     serde_json::to_value(q.alerts(None, &sel, stem == "alerts.history")?)
                         .expect("alerts serialize")
                 }
+                "accounts" => serde_json::to_value(crate::command::accounts::portfolio(&q, &sel)?)
+                    .expect("accounts serialize"),
                 _ => {
                     let (account, view) = stem.rsplit_once('.').ok_or_else(|| {
                         Error::Io(format!("{name}: expected <account>.<view>.json"))
