@@ -40,6 +40,12 @@ fn reference(events: &[&StoredEvent], until: DateTime<Utc>, policy: &Policy) -> 
     };
     Walked {
         state,
+        version: events
+            .iter()
+            .filter(|e| e.occurred_at <= until)
+            .map(|e| e.version)
+            .max()
+            .unwrap_or(0),
         stage,
         alerts,
     }
