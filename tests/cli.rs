@@ -601,6 +601,15 @@ fn tables_for_people_fit_100_columns() {
             "2025-06-01",
         ],
         &["view", "northwind", "economics", "--as-of", "2025-06-01"],
+        &[
+            "view",
+            "northwind",
+            "relationships",
+            "--as-of",
+            "2025-06-01",
+        ],
+        &["view", "northwind", "map", "--as-of", "2025-06-01"],
+        &["view", "northwind", "contracts", "--as-of", "2025-06-01"],
         &["log", "northwind"],
         &["alerts", "--as-of", "2025-06-01"],
         &["alerts", "--history", "--as-of", "2025-06-01"],
@@ -731,4 +740,126 @@ fn alert_severity_follows_its_points() {
     );
     let end = alerts(&["--as-of", "2024-03-15"]);
     assert_eq!(find(&end, "champion_departed", "s-1"), ["critical"]);
+}
+
+#[test]
+fn the_portfolio_is_ranked_by_risk_for_people() {
+    // renewal-at-risk (SPEC 4.9): on 2024-08-01 umbra has two critical alerts and vega none,
+    // so umbra comes first; on 2025-03-01 both have one high and no critical, and vega's
+    // lapsed 50000 EUR of renewing value puts it first.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let events = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/replays/renewal-at-risk/events.jsonl"
+    );
+    assert!(kamlog(&data, &["import", events]).status.success());
+    let order = |as_of: &str| -> Vec<String> {
+        let o = kamlog(&data, &["accounts", "--as-of", as_of]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|w| *w == "umbra" || *w == "vega")
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(order("2024-08-01"), ["umbra", "vega"]);
+    assert_eq!(order("2025-03-01"), ["vega", "umbra"]);
+    // The same columns a person needs: the alerts by severity and the next renewal.
+    let o = kamlog(&data, &["accounts", "--as-of", "2024-08-01"]);
+    let text = stdout(&o);
+    let umbra = text.lines().find(|l| l.starts_with("umbra")).unwrap();
+    assert!(
+        umbra.contains("2/1/0/0") && umbra.contains("2024-12-31 c-main"),
+        "{umbra}"
+    );
+    // Before any account was opened, the portfolio is empty.
+    let o = kamlog(&data, &["accounts", "--as-of", "2023-01-01", "--json"]);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["accounts"], json!([]));
+}
+
+#[test]
+fn contract_rules_name_the_field_and_store_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let open = jsonl(&[
+        ev(
+            "acme",
+            "account_opened",
+            "2025-01-01T00:00:00Z",
+            json!({"name": "Acme"}),
+        ),
+        ev(
+            "acme",
+            "contract_signed",
+            "2025-01-02T00:00:00Z",
+            json!({"contract_id": "c-1", "annual_value": "100", "currency": "EUR",
+                   "start_date": "2025-01-01", "renewal_date": "2026-01-01"}),
+        ),
+    ]);
+    assert!(kamlog_stdin(&data, &["append"], open.as_bytes())
+        .status
+        .success());
+    let cases = [
+        (
+            ev("acme", "contract_signed", "2025-01-03T00:00:00Z",
+                json!({"contract_id": "c-2", "annual_value": "1", "currency": "EUR",
+                       "start_date": "2025-06-01", "renewal_date": "2025-06-01"})),
+            "data.renewal_date: the renewal date 2025-06-01 must be later than the start date 2025-06-01",
+        ),
+        (
+            ev("acme", "contract_renewed", "2025-01-03T00:00:00Z",
+                json!({"contract_id": "c-1", "renewal_date": "2026-01-01"})),
+            "data.renewal_date: the renewal date 2026-01-01 must be later than the contract's current renewal date 2026-01-01",
+        ),
+        (
+            ev("acme", "contract_ended", "2025-01-03T00:00:00Z", json!({"contract_id": "c-9"})),
+            "data.contract_id: unknown contract \"c-9\"",
+        ),
+        (
+            ev("acme", "contract_signed", "2025-01-03T00:00:00Z",
+                json!({"contract_id": "c-1", "annual_value": "1", "currency": "EUR",
+                       "start_date": "2025-01-01", "renewal_date": "2027-01-01"})),
+            "data.contract_id: contract id \"c-1\" was already used in this account",
+        ),
+    ];
+    for (e, reason) in cases {
+        let o = kamlog_stdin(&data, &["append"], jsonl(&[e]).as_bytes());
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains(reason),
+            "{}\nwanted: {reason}",
+            stderr(&o)
+        );
+    }
+    // An ended contract can be neither renewed nor ended again.
+    let end = jsonl(&[ev(
+        "acme",
+        "contract_ended",
+        "2025-02-01T00:00:00Z",
+        json!({"contract_id": "c-1"}),
+    )]);
+    assert!(kamlog_stdin(&data, &["append"], end.as_bytes())
+        .status
+        .success());
+    let renew = jsonl(&[ev(
+        "acme",
+        "contract_renewed",
+        "2025-02-02T00:00:00Z",
+        json!({"contract_id": "c-1", "renewal_date": "2027-01-01"}),
+    )]);
+    let o = kamlog_stdin(&data, &["append"], renew.as_bytes());
+    assert!(
+        stderr(&o).contains("contract \"c-1\" has ended"),
+        "{}",
+        stderr(&o)
+    );
+    let o = kamlog(&data, &["export"]);
+    assert_eq!(
+        stdout(&o).lines().count(),
+        3,
+        "only the accepted events are stored"
+    );
 }

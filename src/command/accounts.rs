@@ -164,15 +164,12 @@ pub fn run(q: &Query, sel: Selection, json: bool, out: &mut Out) -> Result<i32, 
     }
     let mut ranked: Vec<&AccountLine> = doc.accounts.iter().collect();
     ranked.sort_by_key(|a| a.risk_key());
-    let rows: Vec<Vec<String>> = ranked
+    let rows: Vec<(Vec<String>, Vec<String>)> = ranked
         .iter()
         .map(|a| {
             let s = &a.alerts;
-            vec![
-                match &a.name {
-                    Some(n) => format!("{} ({n})", a.account_id),
-                    None => a.account_id.clone(),
-                },
+            let row = vec![
+                a.account_id.clone(),
                 a.stage.name().to_string(),
                 a.quadrant.unwrap_or("-").into(),
                 a.map_status.to_string(),
@@ -191,28 +188,29 @@ pub fn run(q: &Query, sel: Selection, json: bool, out: &mut Out) -> Result<i32, 
                         .collect::<Vec<_>>()
                         .join(", ")
                 },
-            ]
+            ];
+            (row, a.name.iter().cloned().collect())
         })
         .collect();
     let mut text = format!(
-        "portfolio as of {}{}, ranked by risk\n\n",
+        "portfolio as of {}{}, ranked by risk\n(c/h/m/l: open alerts critical/high/medium/low; the account's name below it)\n\n",
         super::human_time(doc.as_of),
         doc.known_at
             .map(|k| format!(", known at {}", super::human_time(k)))
             .unwrap_or_default()
     );
-    text += &super::table::table(
+    text += &super::table::with_details(
         &[
             "account",
             "stage",
             "quadrant",
             "map",
-            "coverage",
-            "alerts c/h/m/l",
+            "cover",
+            "c/h/m/l",
             "next renewal",
-            "renewing value",
+            "renewing",
         ],
-        &rows,
+        rows,
     );
     outw!(out, "{}", text);
     Ok(0)

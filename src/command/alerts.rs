@@ -95,6 +95,9 @@ pub fn human(doc: &AlertsDoc, names: &std::collections::HashMap<String, Names>) 
     out += "\n";
     match &doc.alerts {
         AlertList::Open(list) => {
+            // People read the most severe first (the JSON keeps SPEC 8's order by id).
+            let mut list: Vec<&crate::alert::Alert> = list.iter().collect();
+            list.sort_by_key(|a| std::cmp::Reverse(a.severity));
             let rows = list
                 .iter()
                 .map(|a| {

@@ -205,7 +205,7 @@ fn relationships(v: &RelationshipsView, names: &Names) -> String {
 fn map(v: &MapView, names: &Names) -> String {
     let m = &v.map;
     let mut out = format!(
-        "status {}   gaps {}   executive sponsors {}\n\n",
+        "status {}\ngaps {}\nexecutive sponsors {}\n\n",
         m.status.to_uppercase(),
         if m.gaps.is_empty() {
             "none".to_string()
@@ -222,7 +222,7 @@ fn map(v: &MapView, names: &Names) -> String {
                 .join(", ")
         }
     );
-    let rows: Vec<Vec<String>> = m
+    let rows: Vec<(Vec<String>, Vec<String>)> = m
         .stakeholders
         .iter()
         .map(|s| {
@@ -236,35 +236,38 @@ fn map(v: &MapView, names: &Names) -> String {
             } else {
                 format!("  {}", names.named(&s.stakeholder_id))
             };
-            vec![
-                who,
-                s.title.clone().unwrap_or_else(|| "-".into()),
-                if s.dmu_roles.is_empty() {
-                    "-".into()
-                } else {
-                    s.dmu_roles.join(", ")
-                },
-                attitude,
-                strength(s.best_strength),
-                s.best_member
-                    .as_deref()
-                    .map_or_else(|| "-".into(), |x| names.name(x)),
-                days_ago(s.days_since_contact),
-            ]
+            let roles = if s.dmu_roles.is_empty() {
+                "no DMU role".to_string()
+            } else {
+                s.dmu_roles.join(", ")
+            };
+            (
+                vec![
+                    who,
+                    attitude,
+                    strength(s.best_strength),
+                    s.best_member
+                        .as_deref()
+                        .map_or_else(|| "-".into(), |x| names.name(x)),
+                    days_ago(s.days_since_contact),
+                ],
+                vec![match &s.title {
+                    Some(t) => format!("{t}; {roles}"),
+                    None => roles,
+                }],
+            )
         })
         .collect();
-    out += "stakeholders (* key)\n";
-    out += &super::table::table(
+    out += "stakeholders (* key; title and roles below each)\n";
+    out += &super::table::with_details(
         &[
             "stakeholder",
-            "title",
-            "roles",
             "attitude",
             "best strength",
             "best member",
             "last contact",
         ],
-        &rows,
+        rows,
     );
     let rows: Vec<Vec<String>> = m
         .required_roles
@@ -300,22 +303,22 @@ fn contracts(v: &ContractsView) -> String {
             };
             vec![
                 c.contract_id.clone(),
-                c.title.clone().unwrap_or_else(|| "-".into()),
+                c.status.to_string(),
                 format!("{} {}", dec_str(c.annual_value), c.currency),
                 c.renewal_date.format("%Y-%m-%d").to_string(),
                 days,
-                c.status.to_string(),
+                c.title.clone().unwrap_or_else(|| "-".into()),
             ]
         })
         .collect();
     let mut out = super::table::table(
         &[
             "contract",
-            "title",
+            "status",
             "annual value",
             "renewal date",
             "renewal",
-            "status",
+            "title",
         ],
         &rows,
     );
