@@ -522,7 +522,7 @@ fn history(data: &Path, events: usize, runs: usize) {
         t.elapsed().as_secs_f64() * 1e3
     };
     row(
-        "first read after import (5 views + open alerts, now)",
+        "first read after import (8 views + open alerts, now)",
         first_read,
     );
     let rebuild = median_ms(runs, || {
@@ -533,8 +533,14 @@ fn history(data: &Path, events: usize, runs: usize) {
         std::hint::black_box(q.view(account, ViewKind::Stage, &now).unwrap());
     });
     row("view stage, now", view_now);
+    for k in [ViewKind::Relationships, ViewKind::Map, ViewKind::Contracts] {
+        let ms = median_ms(runs, || {
+            std::hint::black_box(q.view(account, k, &now).unwrap());
+        });
+        row(&format!("view {}, now", k.name()), ms);
+    }
     let span = last - first;
-    let mut worst: [(f64, String); 3] = Default::default();
+    let mut worst: [(f64, String); 4] = Default::default();
     for i in 1..=8 {
         let t = first + span * i / 9;
         let as_of = Selection::as_of(t);
@@ -552,6 +558,9 @@ fn history(data: &Path, events: usize, runs: usize) {
             }),
             median_ms(runs, || {
                 std::hint::black_box(q.alerts(Some(account), &as_of, true).unwrap());
+            }),
+            median_ms(runs, || {
+                std::hint::black_box(q.view(account, ViewKind::Map, &as_of).unwrap());
             }),
         ];
         for (w, f) in worst.iter_mut().zip(figures) {
@@ -577,6 +586,10 @@ fn history(data: &Path, events: usize, runs: usize) {
             worst[2].1
         ),
         worst[2].0,
+    );
+    row(
+        &format!("worst view map --as-of (8 instants; {})", worst[3].1),
+        worst[3].0,
     );
     let log = median_ms(runs, || {
         std::hint::black_box(q.log(account, &now, &Filter::default()).unwrap());

@@ -419,11 +419,29 @@ pub fn busy_account(seed: u64, account: &str, events: usize) -> Vec<Value> {
     for _ in 0..6 {
         g.add_stakeholder();
     }
+    // A framework contract renewed for a year each time, a month before its renewal date: it
+    // spends five months of every year inside its renewal window (SPEC 4.8).
+    let mut renewal = (start + Duration::days(365)).date_naive();
+    let t = g.t;
+    g.offer("contract_signed", t, json!({"contract_id": "c-frame", "title": "Framework agreement",
+        "annual_value": "250000", "currency": "EUR", "start_date": start.format("%Y-%m-%d").to_string(),
+        "renewal_date": renewal.format("%Y-%m-%d").to_string()}));
     let span = Duration::days(6 * 365).num_seconds();
     let gap = (2 * span / events.max(1) as i64).max(2);
     let mut closed_once = false;
     while g.out.len() < events {
         g.t += Duration::seconds(g.rng.below(gap as u64) as i64 + 1);
+        if g.t.date_naive() + Duration::days(30) >= renewal {
+            renewal += Duration::days(365);
+            let t = g.t;
+            g.offer(
+                "contract_renewed",
+                t,
+                json!({"contract_id": "c-frame",
+                "renewal_date": renewal.format("%Y-%m-%d").to_string()}),
+            );
+            continue;
+        }
         if !closed_once && g.out.len() > events / 2 {
             closed_once = true;
             let t = g.t;
