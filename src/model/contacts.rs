@@ -331,6 +331,12 @@ impl Contacts {
         })
     }
 
+    /// What is known of one pair now, if it ever met.
+    pub fn pair_contact(&self, m: &str, s: &str) -> Option<PairContact> {
+        let last = *self.pair_last.get(m)?.get(s)?;
+        Some(self.pair(m, s, Some(last)))
+    }
+
     /// What is known of one pair now (`last`: its latest meeting).
     fn pair(&self, m: &str, s: &str, last: Option<DateTime<Utc>>) -> PairContact {
         let count = |t: &BTreeMap<String, BTreeMap<String, u32>>| {

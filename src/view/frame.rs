@@ -156,9 +156,50 @@ impl<'a> Frame<'a> {
         })
     }
 
-    /// The relationship map's status at the instant (SPEC 4.7).
+    /// The relationship map's status at the instant (SPEC 4.7). In the walk only the
+    /// supportive key stakeholders' best strengths are computed, from the contacts, without
+    /// building the map (the equivalence tests compare it with the full map).
     pub fn map_status(&self, policy: &Policy) -> &'static str {
-        super::map::map(self.state, self.strengths(policy), policy).status
+        let Some(c) = self.contacts else {
+            return super::map::map(self.state, self.strengths(policy), policy).status;
+        };
+        let engaged = |sid: &str| {
+            self.state
+                .members
+                .iter()
+                .filter(|(_, m)| m.active)
+                .any(|(mid, _)| {
+                    let declared = self.state.links.get(mid).and_then(|l| l.get(sid)).copied();
+                    let contact = c.pair_contact(mid, sid);
+                    (contact.is_some() || declared.is_some())
+                        && relationships::strength(
+                            &contact.unwrap_or_default(),
+                            declared,
+                            self.instant,
+                        ) >= super::map::ENGAGED_FROM
+                })
+        };
+        let mut amber = false;
+        for (sid, s) in &self.state.stakeholders {
+            if !(s.active && s.attitude >= 1 && super::coverage::is_key(s, policy)) {
+                continue;
+            }
+            if !engaged(sid) {
+                continue;
+            }
+            if s.dmu_roles
+                .iter()
+                .any(|r| r == "decision_maker" || r == "economic_buyer")
+            {
+                return "green";
+            }
+            amber = true;
+        }
+        if amber {
+            "amber"
+        } else {
+            "red"
+        }
     }
 
     /// The latest interaction of the account at or before the instant.
