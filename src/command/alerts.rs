@@ -1,5 +1,6 @@
 //! `kamlog alerts [A]`: open alerts (or, with `--history`, every transition in business time).
 
+use super::names::Names;
 use super::Out;
 use crate::alert::{AlertList, AlertsDoc};
 use crate::error::Error;
@@ -13,14 +14,10 @@ fn detail(d: &Value, names: &Names) -> String {
     // An id with the person's name beside it, when known (members and stakeholders may share
     // an id, so each field says which it names).
     let named = |field: &str, x: &str| {
-        let map = if field == "sole_links" {
-            &names.stakeholders
+        if field == "sole_links" {
+            names.stakeholder(x)
         } else {
-            &names.members
-        };
-        match map.get(x) {
-            Some(n) => format!("{x} ({n})"),
-            None => x.to_string(),
+            names.member(x)
         }
     };
     match d {
@@ -73,13 +70,6 @@ fn when(at: chrono::DateTime<chrono::Utc>, position: Option<u64>) -> String {
 }
 
 /// The alerts document as text for people.
-/// The names of an account's people, by id.
-#[derive(Debug, Default)]
-pub struct Names {
-    pub members: std::collections::HashMap<String, String>,
-    pub stakeholders: std::collections::HashMap<String, String>,
-}
-
 pub fn human(doc: &AlertsDoc, names: &std::collections::HashMap<String, Names>) -> String {
     let none = Names::default();
     let people = |account: &str| names.get(account).unwrap_or(&none);
@@ -171,21 +161,7 @@ pub fn run(
         };
         for a in accounts {
             let w = q.walked(a, &sel)?;
-            let people = Names {
-                members: w
-                    .state
-                    .members
-                    .iter()
-                    .map(|(id, m)| (id.clone(), m.name.clone()))
-                    .collect(),
-                stakeholders: w
-                    .state
-                    .stakeholders
-                    .iter()
-                    .map(|(id, s)| (id.clone(), s.name.clone()))
-                    .collect(),
-            };
-            names.insert(a.to_string(), people);
+            names.insert(a.to_string(), Names::of(&w.state));
         }
         outw!(out, "{}", human(&doc, &names));
     }

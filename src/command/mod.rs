@@ -31,6 +31,7 @@ pub mod alerts;
 pub mod append;
 pub mod export;
 pub mod log;
+pub mod names;
 pub mod table;
 pub mod verify;
 pub mod view;

@@ -1,6 +1,7 @@
 //! `kamlog view A <view>`: one view of one account, as of a time, rendered from its typed
 //! form as tables for people or as SPEC 8's JSON.
 
+use super::names::Names;
 use super::Out;
 use crate::error::Error;
 use crate::query::Query;
@@ -55,42 +56,6 @@ pub fn run(
     Ok(0)
 }
 
-/// The names of an account's people (members and stakeholders, departed ones too), for
-/// tables that show a name beside an id.
-#[derive(Debug, Default)]
-pub struct Names(std::collections::HashMap<String, String>);
-
-impl Names {
-    pub fn of(state: &crate::model::AccountState) -> Names {
-        Names(
-            state
-                .members
-                .iter()
-                .map(|(id, m)| (id.clone(), m.name.clone()))
-                .chain(
-                    state
-                        .stakeholders
-                        .iter()
-                        .map(|(id, s)| (id.clone(), s.name.clone())),
-                )
-                .collect(),
-        )
-    }
-
-    /// `id (Name)`, or the id alone when its name is unknown.
-    pub fn named(&self, id: &str) -> String {
-        match self.0.get(id) {
-            Some(n) => format!("{id} ({n})"),
-            None => id.to_string(),
-        }
-    }
-
-    /// The name alone, or the id when unknown.
-    pub fn name(&self, id: &str) -> String {
-        self.0.get(id).cloned().unwrap_or_else(|| id.to_string())
-    }
-}
-
 /// A view as text for people.
 pub fn human(v: &View, names: &Names) -> String {
     let (h, name) = match v {
@@ -113,7 +78,7 @@ pub fn human(v: &View, names: &Names) -> String {
     }
     out += "\n\n";
     out += &match v {
-        View::Coverage(x) => coverage(x),
+        View::Coverage(x) => coverage(x, names),
         View::Stage(x) => stage(x),
         View::Value(x) => value(x),
         View::Classification(x) => classification(x),
@@ -145,8 +110,8 @@ fn pairs_table(pairs: &[crate::view::relationships::Pair], names: &Names) -> Str
         .iter()
         .map(|p| {
             vec![
-                names.named(&p.member_id),
-                names.named(&p.stakeholder_id),
+                names.member(&p.member_id),
+                names.stakeholder(&p.stakeholder_id),
                 strength(p.strength),
                 days_ago(p.days_since_contact),
                 p.interactions_180d.to_string(),
@@ -180,11 +145,11 @@ fn relationships(v: &RelationshipsView, names: &Names) -> String {
         .iter()
         .map(|s| {
             vec![
-                names.named(&s.stakeholder_id),
+                names.stakeholder(&s.stakeholder_id),
                 strength(s.best_strength),
                 s.best_member
                     .as_deref()
-                    .map_or_else(|| "-".into(), |m| names.named(m)),
+                    .map_or_else(|| "-".into(), |m| names.member(m)),
                 days_ago(s.days_since_contact),
             ]
         })
@@ -217,7 +182,7 @@ fn map(v: &MapView, names: &Names) -> String {
         } else {
             m.exec_sponsors
                 .iter()
-                .map(|x| names.named(x))
+                .map(|x| names.member(x))
                 .collect::<Vec<_>>()
                 .join(", ")
         }
@@ -232,9 +197,9 @@ fn map(v: &MapView, names: &Names) -> String {
                 _ => "0 neutral".into(),
             };
             let who = if s.key {
-                format!("* {}", names.named(&s.stakeholder_id))
+                format!("* {}", names.stakeholder(&s.stakeholder_id))
             } else {
-                format!("  {}", names.named(&s.stakeholder_id))
+                format!("  {}", names.stakeholder(&s.stakeholder_id))
             };
             let roles = if s.dmu_roles.is_empty() {
                 "no DMU role".to_string()
@@ -248,7 +213,7 @@ fn map(v: &MapView, names: &Names) -> String {
                     strength(s.best_strength),
                     s.best_member
                         .as_deref()
-                        .map_or_else(|| "-".into(), |x| names.name(x)),
+                        .map_or_else(|| "-".into(), |x| names.member_name(x)),
                     days_ago(s.days_since_contact),
                 ],
                 vec![match &s.title {
@@ -278,7 +243,7 @@ fn map(v: &MapView, names: &Names) -> String {
                     "-".to_string()
                 } else {
                     ids.iter()
-                        .map(|i| names.named(i))
+                        .map(|i| names.stakeholder(i))
                         .collect::<Vec<_>>()
                         .join(", ")
                 }
@@ -338,30 +303,14 @@ fn contracts(v: &ContractsView) -> String {
     out
 }
 
-fn coverage(v: &CoverageView) -> String {
+fn coverage(v: &CoverageView, names: &Names) -> String {
     let c = &v.coverage;
     // People read names beside ids.
-    let names: std::collections::HashMap<&str, &str> = c
-        .members
-        .iter()
-        .map(|m| (m.member_id.as_str(), m.name.as_str()))
-        .chain(
-            c.key_stakeholders
-                .iter()
-                .map(|k| (k.stakeholder_id.as_str(), k.name.as_str())),
-        )
-        .collect();
-    let named = |ids: &[String]| -> String {
+    let list = |ids: &[String], named: &dyn Fn(&str) -> String| -> String {
         if ids.is_empty() {
             return "-".into();
         }
-        ids.iter()
-            .map(|i| match names.get(i.as_str()) {
-                Some(n) => format!("{i} ({n})"),
-                None => i.clone(),
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
+        ids.iter().map(|i| named(i)).collect::<Vec<_>>().join(", ")
     };
     let rows: Vec<Vec<String>> = c
         .key_stakeholders
@@ -377,7 +326,7 @@ fn coverage(v: &CoverageView) -> String {
                 k.name.clone(),
                 k.coverage.to_string(),
                 flag.to_string(),
-                named(&k.covered_by),
+                list(&k.covered_by, &|i| names.member(i)),
             ]
         })
         .collect();
@@ -393,11 +342,10 @@ fn coverage(v: &CoverageView) -> String {
             vec![
                 m.member_id.clone(),
                 m.name.clone(),
-                named(&m.sole_links),
+                list(&m.sole_links, &|i| names.stakeholder(i)),
                 m.successor
-                    .as_ref()
-                    .map(|s| named(std::slice::from_ref(s)))
-                    .unwrap_or_else(|| "-".into()),
+                    .as_deref()
+                    .map_or_else(|| "-".into(), |s| names.member(s)),
                 if m.successor_ready { "yes" } else { "NO" }.into(),
             ]
         })
