@@ -323,14 +323,6 @@ impl Contacts {
         (self.bow_tie.len(), &self.bow_tie_members)
     }
 
-    /// Every pair that ever met (as folded), with what is known of it now.
-    pub fn pairs_met(&self) -> impl Iterator<Item = (&str, &str, PairContact)> + '_ {
-        self.pair_last.iter().flat_map(move |(m, row)| {
-            row.iter()
-                .map(move |(s, last)| (m.as_str(), s.as_str(), self.pair(m, s, Some(*last))))
-        })
-    }
-
     /// What is known of one pair now, if it ever met.
     pub fn pair_contact(&self, m: &str, s: &str) -> Option<PairContact> {
         let last = *self.pair_last.get(m)?.get(s)?;

@@ -8,7 +8,7 @@
 //! tests check it.
 
 use super::coverage::{self, Coverage};
-use super::relationships::{self, Strengths};
+use super::relationships;
 use super::stage::Evidence;
 use super::Policy;
 use crate::model::{AccountState, Contacts};
@@ -29,8 +29,6 @@ pub struct Frame<'a> {
     coverage: OnceCell<Rc<Coverage>>,
     /// The evidence with `once_cooperative` false and `last_interaction` left to be filled.
     evidence: OnceCell<Evidence>,
-    /// The relationship strengths (SPEC 4.6): they move with time, so never shared.
-    strengths: OnceCell<Strengths>,
 }
 
 /// Figures a walk carries from one instant to the next while the inputs they depend on stay
@@ -52,7 +50,6 @@ impl<'a> Frame<'a> {
             links: OnceCell::new(),
             coverage: OnceCell::new(),
             evidence: OnceCell::new(),
-            strengths: OnceCell::new(),
         }
     }
 
@@ -140,36 +137,22 @@ impl<'a> Frame<'a> {
         })
     }
 
-    /// The relationship strengths at the instant (SPEC 4.6).
-    pub fn strengths(&self, policy: &Policy) -> &Strengths {
-        self.strengths.get_or_init(|| {
-            let contacts = match self.contacts {
-                Some(c) => relationships::add_standing_and_keep_active(
-                    self.state,
-                    c.pairs_met()
-                        .map(|(m, s, pc)| ((m.to_string(), s.to_string()), pc))
-                        .collect(),
-                ),
-                None => relationships::contacts_by_scan(self.state, self.instant, policy),
-            };
-            relationships::strengths(self.state, &contacts, self.instant)
-        })
-    }
-
-    /// The relationship map's status at the instant (SPEC 4.7). In the walk only the
-    /// supportive key stakeholders' best strengths are computed, from the contacts, without
-    /// building the map (the equivalence tests compare it with the full map).
+    /// The relationship map's status at the instant (SPEC 4.7). In the walk, only the
+    /// supportive key stakeholders' best strengths are computed, from the contacts; a single
+    /// answer scans the state (the equivalence tests compare the two).
     pub fn map_status(&self, policy: &Policy) -> &'static str {
         let Some(c) = self.contacts else {
-            return super::map::map(self.state, self.strengths(policy), policy).status;
+            let strengths = relationships::of_state(self.state, self.instant, policy);
+            return super::map::map(self.state, &strengths, policy).status;
         };
-        let engaged = |sid: &str| {
-            self.state
+        let state = self.state;
+        super::map::status(state, policy, |sid| {
+            state
                 .members
                 .iter()
                 .filter(|(_, m)| m.active)
                 .any(|(mid, _)| {
-                    let declared = self.state.links.get(mid).and_then(|l| l.get(sid)).copied();
+                    let declared = state.links.get(mid).and_then(|l| l.get(sid)).copied();
                     let contact = c.pair_contact(mid, sid);
                     (contact.is_some() || declared.is_some())
                         && relationships::strength(
@@ -178,28 +161,7 @@ impl<'a> Frame<'a> {
                             self.instant,
                         ) >= super::map::ENGAGED_FROM
                 })
-        };
-        let mut amber = false;
-        for (sid, s) in &self.state.stakeholders {
-            if !(s.active && s.attitude >= 1 && super::coverage::is_key(s, policy)) {
-                continue;
-            }
-            if !engaged(sid) {
-                continue;
-            }
-            if s.dmu_roles
-                .iter()
-                .any(|r| r == "decision_maker" || r == "economic_buyer")
-            {
-                return "green";
-            }
-            amber = true;
-        }
-        if amber {
-            "amber"
-        } else {
-            "red"
-        }
+        })
     }
 
     /// The latest interaction of the account at or before the instant.

@@ -5,7 +5,7 @@
 
 use super::coverage::is_key;
 use super::relationships::{Pair, Strengths};
-use super::{Frame, Policy};
+use super::Policy;
 use crate::model::AccountState;
 use serde::Serialize;
 
@@ -65,10 +65,39 @@ pub struct MapView {
 
 /// The map view of a state at a selection.
 pub fn view(state: &AccountState, sel: &super::Selection, policy: &Policy) -> MapView {
-    let frame = Frame::new(state, sel.as_of);
+    let strengths = super::relationships::of_state(state, sel.as_of, policy);
     MapView {
         header: super::Header::new(&state.account_id, sel),
-        map: map(state, frame.strengths(policy), policy),
+        map: map(state, &strengths, policy),
+    }
+}
+
+/// The map's status (SPEC 4.7): `green` when a holder of `decision_maker` or `economic_buyer`
+/// is supportive and engaged, else `amber` when a key stakeholder is, else `red`.
+/// `engaged(stakeholder_id)` is asked only of supportive key stakeholders, so a caller can
+/// compute strengths for those alone (the walk does, at every instant).
+pub fn status(
+    state: &AccountState,
+    policy: &Policy,
+    engaged: impl Fn(&str) -> bool,
+) -> &'static str {
+    let mut amber = false;
+    for (id, s) in &state.stakeholders {
+        if !(s.active && s.attitude >= 1 && is_key(s, policy) && engaged(id)) {
+            continue;
+        }
+        if s.dmu_roles
+            .iter()
+            .any(|r| r == "decision_maker" || r == "economic_buyer")
+        {
+            return "green";
+        }
+        amber = true;
+    }
+    if amber {
+        "amber"
+    } else {
+        "red"
     }
 }
 
@@ -122,19 +151,11 @@ pub fn map(state: &AccountState, strengths: &Strengths, policy: &Policy) -> Map 
         .filter(|(_, m)| m.active && m.team_role == "exec_sponsor")
         .map(|(id, _)| id.clone())
         .collect();
-    let green = stakeholders.iter().any(|s| {
-        (holds(s, "decision_maker") || holds(s, "economic_buyer")) && s.supportive && engaged(s)
+    let status = status(state, policy, |id| {
+        strengths
+            .best(id)
+            .is_some_and(|b| b.best_strength >= ENGAGED_FROM)
     });
-    let amber = stakeholders
-        .iter()
-        .any(|s| s.key && s.supportive && engaged(s));
-    let status = if green {
-        "green"
-    } else if amber {
-        "amber"
-    } else {
-        "red"
-    };
     let mut gaps: Vec<String> = Vec::new();
     for r in &required_roles {
         if r.holders.is_empty() {

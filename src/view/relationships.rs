@@ -3,7 +3,7 @@
 //! from evidence — how recently they met, how often in the contact window, whether in person,
 //! and the declared link — and for every active stakeholder its best pair.
 
-use super::{Frame, Policy};
+use super::Policy;
 use crate::model::{AccountState, PairContact};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -77,8 +77,13 @@ pub struct RelationshipsView {
 pub fn view(state: &AccountState, sel: &super::Selection, policy: &Policy) -> RelationshipsView {
     RelationshipsView {
         header: super::Header::new(&state.account_id, sel),
-        strengths: Frame::new(state, sel.as_of).strengths(policy).clone(),
+        strengths: of_state(state, sel.as_of, policy),
     }
+}
+
+/// The strengths of a state at `t`, by scanning its interactions.
+pub fn of_state(state: &AccountState, t: DateTime<Utc>, policy: &Policy) -> Strengths {
+    strengths(state, &contacts_by_scan(state, t, policy), t)
 }
 
 /// The level of a strength.
@@ -197,8 +202,8 @@ pub fn contacts_by_scan(
     add_standing_and_keep_active(state, out)
 }
 
-/// The pairs met (from the walk's contacts) plus the standing links, of active people only.
-pub fn add_standing_and_keep_active(
+/// The pairs met plus the standing links, of active people only.
+fn add_standing_and_keep_active(
     state: &AccountState,
     mut met: BTreeMap<(String, String), PairContact>,
 ) -> BTreeMap<(String, String), PairContact> {
