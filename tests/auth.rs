@@ -493,9 +493,7 @@ fn mutual_tls_refuses_a_client_without_the_ca_or_a_certificate_and_accepts_one_w
     let data = tmp.path().join("data");
     let (code, _, err) = run(&["--data", data.to_str().unwrap(), "import", REPLAY]);
     assert_eq!(code, Some(0), "{err}");
-    let with_certs = [
-        "--nats",
-        &url,
+    let cert_flags = [
         "--nats-tls-ca",
         certs.ca.to_str().unwrap(),
         "--nats-tls-cert",
@@ -503,6 +501,7 @@ fn mutual_tls_refuses_a_client_without_the_ca_or_a_certificate_and_accepts_one_w
         "--nats-tls-key",
         certs.client_key.to_str().unwrap(),
     ];
+    let with_certs = [&["--nats", &url][..], &cert_flags].concat();
     let mut serve = Serve::start(&data, &with_certs, &tmp.path().join("serve.log"));
     serve.wait_ready(&[&with_certs[..], &["accounts"]].concat());
 
@@ -541,17 +540,7 @@ fn mutual_tls_refuses_a_client_without_the_ca_or_a_certificate_and_accepts_one_w
 
     // A plain nats:// URL to the TLS server upgrades as the server requires.
     let plain = format!("nats://127.0.0.1:{port}");
-    let (code, _, err) = run(&[
-        "--nats",
-        &plain,
-        "--nats-tls-ca",
-        certs.ca.to_str().unwrap(),
-        "--nats-tls-cert",
-        certs.client_cert.to_str().unwrap(),
-        "--nats-tls-key",
-        certs.client_key.to_str().unwrap(),
-        "accounts",
-    ]);
+    let (code, _, err) = run(&[&["--nats", &plain][..], &cert_flags, &["accounts"]].concat());
     assert_eq!(code, Some(0), "{err}");
 
     // A half-given client certificate is a usage error.

@@ -198,8 +198,8 @@ impl Connection {
         &self,
         tune: impl FnOnce(ConnectOptions) -> ConnectOptions,
     ) -> std::result::Result<async_nats::Client, ConnectFailure> {
-        let addrs = self.addrs().map_err(ConnectFailure::Setup)?;
-        let options = tune(self.options().await.map_err(ConnectFailure::Setup)?);
+        let addrs = self.addrs().map_err(ConnectFailure::lasting)?;
+        let options = tune(self.options().await.map_err(ConnectFailure::lasting)?);
         options
             .connect(addrs)
             .await
@@ -238,36 +238,45 @@ impl fmt::Display for Connection {
     }
 }
 
-/// Why a connection could not be made.
+/// Why a connection could not be made, in words, and whether waiting can mend it: an
+/// unreachable server may come up; refused credentials, a TLS failure or wrong options
+/// (a missing file, a bad seed) will not.
 #[derive(Debug)]
-pub enum ConnectFailure {
-    /// The options themselves are wrong (a missing file, a bad seed): retrying cannot help.
-    Setup(Error),
-    /// The server refused the credentials: retrying cannot help.
-    Refused(Error),
-    /// TLS could not be set up or the server's certificate was not trusted.
-    Tls(Error),
-    /// The server could not be reached (yet): retrying may help.
-    Unreachable(Error),
+pub struct ConnectFailure {
+    error: Error,
+    may_pass_later: bool,
 }
 
 impl ConnectFailure {
+    /// A failure that retrying cannot mend.
+    fn lasting(error: Error) -> ConnectFailure {
+        ConnectFailure {
+            error,
+            may_pass_later: false,
+        }
+    }
+
+    /// A server that cannot be reached (yet).
+    fn unreachable(error: Error) -> ConnectFailure {
+        ConnectFailure {
+            error,
+            may_pass_later: true,
+        }
+    }
+
     fn from_nats(conn: &Connection, e: async_nats::ConnectError) -> ConnectFailure {
         let cause = std::error::Error::source(&e)
             .map(|s| format!(": {s}"))
             .unwrap_or_default();
         match e.kind() {
             ConnectErrorKind::AuthorizationViolation | ConnectErrorKind::Authentication => {
-                ConnectFailure::Refused(Error::Bus(format!(
-                    "NATS at {conn} refused the connection (authorization violation); kamlog presented {}",
-                    conn.presented()
-                )))
+                Self::lasting(Error::Bus(refused(conn)))
             }
-            ConnectErrorKind::Tls => ConnectFailure::Tls(tls_failure(conn, &cause)),
-            ConnectErrorKind::ServerParse => ConnectFailure::Setup(Error::Usage(format!(
+            ConnectErrorKind::Tls => Self::lasting(tls_failure(conn, &cause)),
+            ConnectErrorKind::ServerParse => Self::lasting(Error::Usage(format!(
                 "not a NATS server URL: {conn}{cause}"
             ))),
-            ConnectErrorKind::Dns => ConnectFailure::Unreachable(Error::Bus(format!(
+            ConnectErrorKind::Dns => Self::unreachable(Error::Bus(format!(
                 "cannot resolve the NATS server {conn}{cause}"
             ))),
             _ => {
@@ -278,11 +287,9 @@ impl ConnectFailure {
                     .iter()
                     .any(|w| text.contains(w))
                 {
-                    ConnectFailure::Tls(tls_failure(conn, &cause))
+                    Self::lasting(tls_failure(conn, &cause))
                 } else {
-                    ConnectFailure::Unreachable(Error::Bus(format!(
-                        "cannot reach NATS at {conn}: {e}"
-                    )))
+                    Self::unreachable(Error::Bus(format!("cannot reach NATS at {conn}: {e}")))
                 }
             }
         }
@@ -290,28 +297,26 @@ impl ConnectFailure {
 
     /// Whether trying again later may succeed.
     pub fn may_pass_later(&self) -> bool {
-        matches!(self, ConnectFailure::Unreachable(_))
+        self.may_pass_later
     }
 
     pub fn into_error(self) -> Error {
-        match self {
-            ConnectFailure::Setup(e)
-            | ConnectFailure::Refused(e)
-            | ConnectFailure::Tls(e)
-            | ConnectFailure::Unreachable(e) => e,
-        }
+        self.error
     }
 }
 
 impl fmt::Display for ConnectFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConnectFailure::Setup(e)
-            | ConnectFailure::Refused(e)
-            | ConnectFailure::Tls(e)
-            | ConnectFailure::Unreachable(e) => write!(f, "{e}"),
-        }
+        write!(f, "{}", self.error)
     }
+}
+
+/// Refused credentials in words: the server, and what kamlog presented (never a secret).
+fn refused(conn: &Connection) -> String {
+    format!(
+        "NATS at {conn} refused the connection (authorization violation); kamlog presented {}",
+        conn.presented()
+    )
 }
 
 /// A TLS failure in words, with what to give when it is missing.
@@ -336,10 +341,7 @@ fn tls_failure(conn: &Connection, cause: &str) -> Error {
 /// A server error in words: a permission violation names the subject, as the server does.
 pub(crate) fn server_error_words(conn: &Connection, e: &async_nats::ServerError) -> String {
     match e {
-        async_nats::ServerError::AuthorizationViolation => format!(
-            "NATS at {conn} refused the connection (authorization violation); kamlog presented {}",
-            conn.presented()
-        ),
+        async_nats::ServerError::AuthorizationViolation => refused(conn),
         async_nats::ServerError::Other(m) => format!("NATS at {conn}: {m}"),
         other => format!("NATS at {conn}: {other}"),
     }
