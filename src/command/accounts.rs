@@ -116,7 +116,6 @@ pub fn portfolio(q: &Query, sel: &Selection) -> Result<AccountsDoc, Error> {
                 Severity::Low => alerts.low += 1,
             }
         }
-        let coverage = crate::view::coverage::view(&w.state, sel, policy);
         accounts.push(AccountLine {
             account_id: a.clone(),
             name: w.state.name.clone(),
@@ -126,7 +125,8 @@ pub fn portfolio(q: &Query, sel: &Selection) -> Result<AccountsDoc, Error> {
             stage: stage.inferred.stage,
             declared_stage: stage.declared.map(|d| d.stage),
             map_status: map.map.status,
-            coverage_ratio: coverage.coverage.coverage_ratio,
+            // The stage's evidence holds the coverage ratio at T (SPEC 4.2).
+            coverage_ratio: stage.inferred.evidence.coverage_ratio,
             alerts,
             next_renewal: crate::view::contracts::next_renewal(&w.state).map(|(id, date)| {
                 NextRenewal {
