@@ -106,10 +106,10 @@ fn handle(
                     .as_str()
                     .and_then(ViewKind::parse)
                     .ok_or_else(|| {
-                        Error::Usage(
-                            "view needs \"view\": coverage|stage|value|classification|economics"
-                                .into(),
-                        )
+                        Error::Usage(format!(
+                            "view needs \"view\": {}",
+                            ViewKind::ALL.map(|k| k.name()).join("|")
+                        ))
                     })?;
                 if store.head(account)?.is_none() {
                     return Err(Error::Usage(format!("no account {account} in the store")));

@@ -126,7 +126,8 @@ pub enum Command {
         #[arg(long)]
         known_at: Option<String>,
     },
-    /// One view of an account: coverage, stage, value, classification or economics.
+    /// One view of an account: coverage, stage, value, classification, economics,
+    /// relationships, map or contracts.
     View {
         account: String,
         view: String,
