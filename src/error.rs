@@ -61,6 +61,30 @@ pub enum Error {
 }
 
 impl Error {
+    /// The HTTP-like status of a failure (the web's status code and the bus API's
+    /// `Nats-Service-Error-Code`): 400 a malformed request or bad arguments (a usage error),
+    /// 422 events rejected by a rule, 404 an unknown account, 409 an expected-version conflict,
+    /// 503 a store held elsewhere, 500 a storage or bus failure.
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::Rejected { .. } => 422,
+            Error::NotFound(_) => 404,
+            Error::Usage(m) if m.starts_with("no account ") => 404,
+            Error::Usage(_) => 400,
+            Error::VersionConflict { .. } => 409,
+            Error::InUse(_) => 503,
+            Error::Storage(_) | Error::Corrupt(_) | Error::Io(_) | Error::Bus(_) => 500,
+        }
+    }
+
+    /// The exit status of the CLI for this failure: 2 a usage error, else 1.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Usage(_) => 2,
+            _ => 1,
+        }
+    }
+
     /// Adds the input line numbers to a rejection, given the line of each event in the request.
     pub fn with_lines(self, lines: &[usize]) -> Error {
         match self {

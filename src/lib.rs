@@ -38,10 +38,12 @@ pub mod history;
 pub mod import;
 pub mod model;
 pub mod query;
+pub mod review;
 pub mod schemas;
 pub mod store;
 pub mod suggest;
 pub mod view;
+pub mod web;
 pub mod workload;
 
 pub use error::{Error, Result};

@@ -128,19 +128,9 @@ fn handle(
     }
 }
 
-/// The `Nats-Service-Error-Code` of a failure (HTTP-like): 400 a malformed request or bad
-/// arguments (a usage error), 422 events rejected by a rule, 404 an unknown account, 409 an expected-version conflict, 503 a store held
-/// elsewhere, 500 a storage or bus failure.
+/// The `Nats-Service-Error-Code` of a failure: its HTTP-like status ([`Error::status`]).
 pub fn error_code(e: &Error) -> usize {
-    match e {
-        Error::Rejected { .. } => 422,
-        Error::NotFound(_) => 404,
-        Error::Usage(m) if m.starts_with("no account ") => 404,
-        Error::Usage(_) => 400,
-        Error::VersionConflict { .. } => 409,
-        Error::InUse(_) => 503,
-        Error::Storage(_) | Error::Corrupt(_) | Error::Io(_) | Error::Bus(_) => 500,
-    }
+    usize::from(e.status())
 }
 
 /// Which endpoint a request came in on.

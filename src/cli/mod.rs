@@ -153,12 +153,46 @@ pub enum Command {
     Replay { dir: PathBuf },
     /// Recompute every account's snapshot from the log.
     Rebuild,
-    /// Publish events and alert transitions to NATS JetStream and answer API requests, until
-    /// stopped (SIGINT/SIGTERM). Needs --nats URL.
+    /// Publish events and alert transitions to NATS JetStream and answer API requests (with
+    /// --nats URL), serve the web pages and the JSON API (with --http ADDR), or both, until
+    /// stopped (SIGINT/SIGTERM).
     Serve {
         /// Seconds between re-evaluations of time-driven alerts.
         #[arg(long, default_value_t = 60)]
         tick: u64,
+        /// Serve the web pages and the JSON API on this address (e.g. 127.0.0.1:8080; port 0
+        /// picks a free one). A non-loopback address needs a token.
+        #[arg(long, value_name = "ADDR")]
+        http: Option<String>,
+        /// A file holding the bearer token every HTTP request must carry (else KAMLOG_TOKEN).
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
+    },
+    /// Serve the web pages and the JSON API of --data on 127.0.0.1:8080 (`serve --http`
+    /// without NATS), until stopped.
+    Web {
+        /// The address to listen on.
+        #[arg(long, value_name = "ADDR", default_value = crate::web::DEFAULT_ADDR)]
+        http: String,
+        /// A file holding the bearer token every HTTP request must carry (else KAMLOG_TOKEN).
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
+    },
+    /// Write an account's review as one self-contained, printable HTML file: the header, the
+    /// relationship map as a picture, coverage, the stage history, value, contracts, open
+    /// alerts, economics and what changed since --since (SPEC 9).
+    Report {
+        account: String,
+        #[arg(long)]
+        as_of: Option<String>,
+        #[arg(long)]
+        known_at: Option<String>,
+        /// The start of "what changed" (default: 90 days before the as-of time).
+        #[arg(long)]
+        since: Option<String>,
+        /// The file to write (default: standard output).
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
     },
     /// Print a shell completion script (bash, zsh, fish, elvish or powershell), e.g.
     /// `kamlog completions bash > /etc/bash_completion.d/kamlog`.
@@ -184,10 +218,7 @@ pub fn main() -> i32 {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            let code = match e {
-                Error::Usage(_) => 2,
-                _ => 1,
-            };
+            let code = e.exit_code();
             if json {
                 // For programs: the error as JSON on stderr too (SPEC 7 v2).
                 eprintln!(
@@ -203,7 +234,7 @@ pub fn main() -> i32 {
 }
 
 fn run(cli: Cli) -> Result<i32, Error> {
-    if !matches!(cli.command, Command::Serve { .. }) {
+    if !matches!(cli.command, Command::Serve { .. } | Command::Web { .. }) {
         ends_quietly_on_a_closed_pipe();
     }
     let json = cli.json;
@@ -224,22 +255,42 @@ fn run(cli: Cli) -> Result<i32, Error> {
         .map(|url| crate::bus::Connection::new(url).with_files(files));
     let prefix = cli.nats_prefix.clone();
     let request = match cli.command {
-        Command::Serve { tick } => {
-            let conn = nats.ok_or_else(|| Error::Usage("serve needs --nats URL".into()))?;
-            let store = Store::open(&cli.data)?;
-            let mut opts = crate::bus::ServeOptions::new("");
-            opts.connection = conn.clone();
-            opts.names = crate::bus::Names::new(&prefix);
-            opts.tick = std::time::Duration::from_secs(tick.max(1));
-            opts.policy = policy;
-            let rt = tokio::runtime::Runtime::new().map_err(|e| Error::Io(e.to_string()))?;
-            let _announced = crate::bus::Serving::announce(store.dir(), &conn, &prefix)?;
-            let served = rt.block_on(crate::bus::serve(store, opts, shutdown_signal()));
-            // A view or an alert pass still running on a blocking thread is not waited for:
-            // what it computes is derived data, and every acknowledged append is durable.
-            rt.shutdown_timeout(std::time::Duration::from_millis(500));
-            served?;
-            return Ok(0);
+        Command::Serve {
+            tick,
+            http,
+            token_file,
+        } => {
+            if nats.is_none() && http.is_none() {
+                return Err(Error::Usage(
+                    "serve needs --nats URL (the bus), --http ADDR (the web pages) or both".into(),
+                ));
+            }
+            let web = http
+                .map(|addr| web_options(&addr, token_file.as_deref(), &policy))
+                .transpose()?;
+            let bus = nats.map(|conn| {
+                let mut opts = crate::bus::ServeOptions::new("");
+                opts.connection = conn;
+                opts.names = crate::bus::Names::new(&prefix);
+                opts.tick = std::time::Duration::from_secs(tick.max(1));
+                opts.policy = policy.clone();
+                opts
+            });
+            return serve(&cli.data, bus, web, &prefix);
+        }
+        Command::Web { http, token_file } => {
+            let web = web_options(&http, token_file.as_deref(), &policy)?;
+            return serve(&cli.data, None, Some(web), &prefix);
+        }
+        Command::Report {
+            account,
+            as_of,
+            known_at,
+            since,
+            output,
+        } => {
+            let store = existing(&cli.data, false)?;
+            return report(&store, &policy, &account, as_of, known_at, since, output);
         }
         Command::Schemas { dir } => return schemas::run(&dir),
         Command::Completions { shell } => {
@@ -387,6 +438,100 @@ fn open_for(data: &std::path::Path, request: &Request) -> Result<Store, Error> {
         Request::Verify => existing(data, true),
         _ => existing(data, false),
     }
+}
+
+/// The web server's options: the address, the token (`--token-file`, else `KAMLOG_TOKEN`), and
+/// a public address without a token refused before anything starts.
+fn web_options(
+    addr: &str,
+    token_file: Option<&std::path::Path>,
+    policy: &crate::view::Policy,
+) -> Result<crate::web::WebOptions, Error> {
+    let mut opts = crate::web::WebOptions::new(addr);
+    opts.token = crate::web::Token::configured(token_file)?;
+    opts.policy = policy.clone();
+    if let Ok(a) = addr.parse::<std::net::SocketAddr>() {
+        crate::web::security::check_bind(a, opts.token.is_some())?;
+    }
+    Ok(opts)
+}
+
+/// `kamlog serve` / `kamlog web`: the bus, the web server or both on one open store, until
+/// SIGINT or SIGTERM.
+fn serve(
+    data: &std::path::Path,
+    bus: Option<crate::bus::ServeOptions>,
+    web: Option<crate::web::WebOptions>,
+    prefix: &str,
+) -> Result<i32, Error> {
+    let store = Store::open(data)?;
+    let rt = tokio::runtime::Runtime::new().map_err(|e| Error::Io(e.to_string()))?;
+    let _announced = match &bus {
+        Some(o) => Some(crate::bus::Serving::announce(
+            store.dir(),
+            &o.connection,
+            prefix,
+        )?),
+        None => None,
+    };
+    let served = rt.block_on(async move {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = tx.send(true);
+        });
+        let stop = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stopped| *stopped).await;
+        };
+        let bus_side = async {
+            match bus {
+                Some(o) => crate::bus::serve(store.clone(), o, stop(rx.clone())).await,
+                None => Ok(()),
+            }
+        };
+        let web_side = async {
+            match web {
+                Some(o) => crate::web::serve(store.clone(), o, stop(rx.clone())).await,
+                None => Ok(()),
+            }
+        };
+        tokio::try_join!(bus_side, web_side).map(|_| ())
+    });
+    // A view or an alert pass still running on a blocking thread is not waited for: what it
+    // computes is derived data, and every acknowledged append is durable.
+    rt.shutdown_timeout(std::time::Duration::from_millis(500));
+    served?;
+    Ok(0)
+}
+
+/// `kamlog report`: the account review as one HTML file (or on standard output).
+fn report(
+    store: &Store,
+    policy: &crate::view::Policy,
+    account: &str,
+    as_of: Option<String>,
+    known_at: Option<String>,
+    since: Option<String>,
+    output: Option<PathBuf>,
+) -> Result<i32, Error> {
+    let sel = crate::command::view::selection(as_of.as_deref(), known_at.as_deref())?;
+    let since = since
+        .map(|s| crate::query::parse_time("--since", &s))
+        .transpose()?;
+    let q = crate::query::Query::new(store, policy)?;
+    let review = crate::review::Review::gather(&q, account, &sel, since)?;
+    let doc = crate::review::document(&review);
+    match output {
+        Some(f) => std::fs::write(&f, doc)
+            .map_err(|e| Error::Io(format!("cannot write the report to {}: {e}", f.display())))?,
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(doc.as_bytes())
+                .and_then(|_| out.flush())
+                .map_err(|e| Error::Io(format!("cannot write the report: {e}")))?;
+        }
+    }
+    Ok(0)
 }
 
 /// `kamlog import`: in process on `--data`, or through `kamlog serve` (checked here, then

@@ -75,10 +75,19 @@ pub struct AccountLine {
     pub renewing_value: Vec<Amount>,
 }
 
+impl AccountsDoc {
+    /// The accounts ranked for people (see [`AccountLine::risk_key`]).
+    pub fn ranked(&self) -> Vec<&AccountLine> {
+        let mut ranked: Vec<&AccountLine> = self.accounts.iter().collect();
+        ranked.sort_by_key(|a| a.risk_key());
+        ranked
+    }
+}
+
 impl AccountLine {
     /// The ranking for people: most critical alerts first, then high, then renewing value
     /// (summed over currencies), then the account id.
-    fn risk_key(&self) -> (Reverse<usize>, Reverse<usize>, Reverse<Decimal>, String) {
+    pub fn risk_key(&self) -> (Reverse<usize>, Reverse<usize>, Reverse<Decimal>, String) {
         (
             Reverse(self.alerts.critical),
             Reverse(self.alerts.high),
@@ -90,8 +99,18 @@ impl AccountLine {
 
 /// The portfolio at a selection.
 pub fn portfolio(q: &Query, sel: &Selection) -> Result<AccountsDoc, Error> {
+    Ok(scored(q, sel)?.0)
+}
+
+/// An account's attractiveness and business strength (SPEC 4.4), when it was classified.
+pub type Scores = Option<(i64, i64)>;
+
+/// The portfolio at a selection, with each account's scores beside its line (in the same
+/// order), for the quadrant chart.
+pub fn scored(q: &Query, sel: &Selection) -> Result<(AccountsDoc, Vec<Scores>), Error> {
     let policy = q.policy();
     let mut accounts = Vec::new();
+    let mut scores = Vec::new();
     for head in q.store_heads()? {
         let a = &head.account_id;
         let w = q.walked(a, sel)?;
@@ -107,6 +126,7 @@ pub fn portfolio(q: &Query, sel: &Selection) -> Result<AccountsDoc, Error> {
         ) else {
             unreachable!("render gives the kind asked for")
         };
+        scores.push(class.attractiveness.zip(class.business_strength));
         let mut alerts = BySeverity::default();
         for open in w.alerts.open_alerts(&w.state, sel.as_of, policy) {
             match open.severity {
@@ -145,11 +165,14 @@ pub fn portfolio(q: &Query, sel: &Selection) -> Result<AccountsDoc, Error> {
                 .collect(),
         });
     }
-    Ok(AccountsDoc {
-        as_of: sel.as_of,
-        known_at: sel.known_at,
-        accounts,
-    })
+    Ok((
+        AccountsDoc {
+            as_of: sel.as_of,
+            known_at: sel.known_at,
+            accounts,
+        },
+        scores,
+    ))
 }
 
 pub fn run(q: &Query, sel: Selection, json: bool, out: &mut Out) -> Result<i32, Error> {
@@ -162,8 +185,7 @@ pub fn run(q: &Query, sel: Selection, json: bool, out: &mut Out) -> Result<i32, 
         );
         return Ok(0);
     }
-    let mut ranked: Vec<&AccountLine> = doc.accounts.iter().collect();
-    ranked.sort_by_key(|a| a.risk_key());
+    let ranked = doc.ranked();
     let rows: Vec<(Vec<String>, Vec<String>)> = ranked
         .iter()
         .map(|a| {

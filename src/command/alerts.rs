@@ -10,7 +10,7 @@ use serde_json::Value;
 
 /// An alert's detail in words, without the subject's name (shown beside its id): times for
 /// people, lists with commas.
-fn detail(d: &Value, names: &Names) -> String {
+pub fn detail(d: &Value, names: &Names) -> String {
     // An id with the person's name beside it, when known (members and stakeholders may share
     // an id, so each field says which it names).
     let named = |field: &str, x: &str| {
@@ -54,7 +54,7 @@ fn detail(d: &Value, names: &Names) -> String {
 }
 
 /// The subject with its name beside it, when the detail names it.
-fn subject(id: &str, d: &Value) -> String {
+pub fn subject(id: &str, d: &Value) -> String {
     match d.get("name").and_then(Value::as_str) {
         Some(name) => format!("{id} ({name})"),
         None => id.to_string(),

@@ -49,6 +49,14 @@ pub fn human(doc: &LogDoc) -> String {
     super::table::with_details(&["occurred", "ver", "pos", "type"], rows)
 }
 
+/// Refuses a `--type` filter that names no event type.
+pub fn check_type(t: &str) -> Result<(), Error> {
+    match crate::event::catalog::event_type(t) {
+        Some(_) => Ok(()),
+        None => Err(Error::Usage(format!("--type {t}: unknown event type"))),
+    }
+}
+
 pub fn run(
     q: &Query,
     account: &str,
@@ -58,9 +66,7 @@ pub fn run(
     out: &mut Out,
 ) -> Result<i32, Error> {
     if let Some(t) = &f.type_name {
-        if crate::event::catalog::event_type(t).is_none() {
-            return Err(Error::Usage(format!("--type {t}: unknown event type")));
-        }
+        check_type(t)?;
     }
     let doc = q.log(account, &sel, f)?;
     if json {

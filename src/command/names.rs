@@ -6,7 +6,7 @@ use crate::model::AccountState;
 use std::collections::HashMap;
 
 /// Members' and stakeholders' names by id (departed ones too).
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Names {
     pub members: HashMap<String, String>,
     pub stakeholders: HashMap<String, String>,

@@ -4,6 +4,7 @@
 pub mod feed;
 pub mod nats;
 pub mod streams;
+pub mod web;
 
 use kamlog::event::jsonl::JsonlReader;
 use kamlog::{Error, Store};
