@@ -206,6 +206,19 @@ proptest! {
     }
 }
 
+/// A log's entries as comparable values (the fields [`timeline_values`] gives).
+fn log_values(log: &kamlog::query::timeline::LogDoc) -> Vec<Value> {
+    log.entries
+        .iter()
+        .map(|e| {
+            json!({"at": e.at.to_rfc3339(), "version": e.event.as_ref().map(|x| x.version),
+                   "late": e.event.as_ref().is_some_and(|x| x.late),
+                   "retracted_by": e.event.as_ref().and_then(|x| x.retracted_by.clone()),
+                   "changes": e.changes})
+        })
+        .collect()
+}
+
 /// The query layer over a real store: the stream appended in three parts (so that the
 /// checkpoints are built, extended, and invalidated by late events), then asked at random
 /// selections; answers equal the reference walk over the selected stored events.
@@ -213,7 +226,7 @@ fn query_case(
     seed: u64,
     n: usize,
     splits: (f64, f64),
-    asks: &[(f64, Option<f64>)],
+    asks: &[(f64, Option<f64>, f64)],
 ) -> Result<(), TestCaseError> {
     let policy = Policy::default();
     let envelopes = stream(seed, n);
@@ -231,7 +244,7 @@ fn query_case(
         q.refresh(ACCOUNT).unwrap();
     }
     let stored = store.account_events(ACCOUNT).unwrap();
-    for (frac, known) in asks {
+    for (frac, known, since_frac) in asks {
         let as_of = instant_in(&stored, *frac);
         let known_at = known.map(|c| {
             let k = ((stored.len() as f64 * c) as usize).clamp(1, stored.len());
@@ -256,18 +269,22 @@ fn query_case(
             &history["alerts"],
             &serde_json::to_value(&old.alerts.transitions).unwrap()
         );
-        let log = q.log(ACCOUNT, &sel, &Filter::default()).unwrap();
-        let got: Vec<Value> = log
-            .entries
-            .iter()
-            .map(|e| {
-                json!({"at": e.at.to_rfc3339(), "version": e.event.as_ref().map(|x| x.version),
-                            "late": e.event.as_ref().is_some_and(|x| x.late),
-                            "retracted_by": e.event.as_ref().and_then(|x| x.retracted_by.clone()),
-                            "changes": e.changes})
-            })
+        let got = log_values(&q.log(ACCOUNT, &sel, &Filter::default()).unwrap());
+        let whole = reference_timeline(&selected, as_of, &policy);
+        prop_assert_eq!(got, whole.clone());
+        // `--since` starts from the latest checkpoint before it: the same entries as the
+        // whole timeline's from `since` on.
+        let since = instant_in(&stored, frac * since_frac);
+        let f = Filter {
+            since: Some(since),
+            ..Filter::default()
+        };
+        let got = log_values(&q.log(ACCOUNT, &sel, &f).unwrap());
+        let expected: Vec<Value> = whole
+            .into_iter()
+            .filter(|e| DateTime::parse_from_rfc3339(e["at"].as_str().unwrap()).unwrap() >= since)
             .collect();
-        prop_assert_eq!(got, reference_timeline(&selected, as_of, &policy));
+        prop_assert_eq!(got, expected, "since {}", since);
     }
     // A rebuild from the log gives the same answers as the extended checkpoints.
     let sel = Selection::as_of(instant_in(&stored, 1.1));
@@ -283,7 +300,8 @@ proptest! {
     #[test]
     fn the_query_layer_equals_the_reference_walk(
         seed in any::<u64>(), n in 5usize..70, s1 in 0.1f64..0.6, s2 in 0.5f64..0.95,
-        asks in proptest::collection::vec((0.0f64..1.3, proptest::option::of(0.1f64..1.0)), 1..4),
+        asks in proptest::collection::vec(
+            (0.0f64..1.3, proptest::option::of(0.1f64..1.0), 0.0f64..1.0), 1..4),
     ) {
         query_case(seed, n, (s1, s2), &asks)?;
     }

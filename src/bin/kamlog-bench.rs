@@ -86,6 +86,16 @@ enum Cmd {
         #[arg(long, default_value_t = 5)]
         runs: usize,
     },
+    /// The account review of the busy account: `kamlog report` and the web's account page
+    /// (over HTTP from a real server on loopback), median times.
+    Review {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value_t = 10_000)]
+        events: usize,
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
     /// Single-event durable appends from W concurrent writers: latency percentiles.
     Append {
         #[arg(long)]
@@ -121,6 +131,7 @@ fn main() {
     let args = Args::parse();
     match args.cmd {
         Cmd::History { data, events, runs } => history(&data, events, runs),
+        Cmd::Review { data, events, runs } => review(&data, events, runs),
         Cmd::Gen {
             seed,
             accounts,
@@ -462,12 +473,14 @@ fn median_ms(runs: usize, mut f: impl FnMut()) -> f64 {
     percentile(&lat, 0.5).as_secs_f64() * 1e3
 }
 
-fn history(data: &Path, events: usize, runs: usize) {
-    use kamlog::query::{timeline::Filter, Query};
-    use kamlog::view::{Policy, Selection, ViewKind};
+/// The busy benchmark account's id.
+const BUSY: &str = "busy";
+
+/// A fresh store at `data` holding the busy account (`events` events over six years, every
+/// event type), imported as `kamlog import` does; returns it and the import's milliseconds.
+fn busy_store(data: &Path, events: usize) -> (Store, f64) {
     let _ = std::fs::remove_dir_all(data);
-    let account = "busy";
-    let lines = kamlog::workload::busy_account(7, account, events);
+    let lines = kamlog::workload::busy_account(7, BUSY, events);
     let file = data.with_extension("jsonl");
     std::fs::write(
         &file,
@@ -478,10 +491,147 @@ fn history(data: &Path, events: usize, runs: usize) {
     )
     .expect("write the workload");
     let store = Store::open(data).expect("open store");
-    let policy = Policy::default();
     let t = Instant::now();
     kamlog::import::store_file(&store, &file, 50_000, None).expect("import");
-    let stored_ms = t.elapsed().as_secs_f64() * 1e3;
+    (store, t.elapsed().as_secs_f64() * 1e3)
+}
+
+/// GET `path` from a server on loopback over plain HTTP/1.1; the status and the body's size.
+fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, usize) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).expect("read");
+    let text = String::from_utf8_lossy(&buf);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .find("\r\n\r\n")
+        .map(|i| buf.len() - i - 4)
+        .unwrap_or(0);
+    (status, body)
+}
+
+/// The account review of the busy account: `kamlog report` in process (gathering the review
+/// and writing the HTML), and the web's account page and portfolio over HTTP from a real
+/// server on loopback, each against reading the account's events once.
+fn review(data: &Path, events: usize, runs: usize) {
+    use kamlog::query::Query;
+    use kamlog::review::Review;
+    use kamlog::view::{Policy, Selection};
+    let (store, _) = busy_store(data, events);
+    let policy = Policy::default();
+    let q = Query::new(&store, &policy).expect("query");
+    q.refresh_all().expect("refresh");
+    let all = store.account_events(BUSY).expect("read");
+    let first = all.iter().map(|e| e.occurred_at).min().unwrap();
+    let last = all.iter().map(|e| e.occurred_at).max().unwrap();
+    println!(
+        "review: account {BUSY}, {} events from {first} to {last}",
+        all.len()
+    );
+    let read = median_ms(runs, || {
+        std::hint::black_box(store.account_events(BUSY).unwrap());
+    });
+    println!("  read the account's events once: {read:.1} ms (the unit of the ratios below)");
+    let row = |what: &str, ms: f64| println!("  {what:<58} {ms:>9.1} ms {:>7.2}x", ms / read);
+    let now = Selection::as_of(last + chrono::Duration::days(30));
+    let mut size = 0;
+    let report_now = median_ms(runs, || {
+        let r = Review::gather(&q, BUSY, &now, None).unwrap();
+        size = kamlog::review::document(&r).len();
+    });
+    row(&format!("report, now ({} KiB)", size / 1024), report_now);
+    let since = now.as_of - chrono::Duration::days(kamlog::review::DEFAULT_SINCE_DAYS);
+    let changes = median_ms(runs, || {
+        let f = kamlog::query::timeline::Filter {
+            since: Some(since),
+            until: Some(now.as_of),
+            ..Default::default()
+        };
+        std::hint::black_box(q.log(BUSY, &now, &f).unwrap());
+    });
+    row(
+        "  of which: what changed in the last 90 days (log --since)",
+        changes,
+    );
+    let gathered = Review::gather(&q, BUSY, &now, None).unwrap();
+    let draw = median_ms(runs, || {
+        std::hint::black_box(kamlog::review::document(&gathered));
+    });
+    row("  of which: drawing the HTML", draw);
+    let span = last - first;
+    let mut worst = (0.0, String::new());
+    for i in 1..=8 {
+        let t = first + span * i / 9;
+        let ms = median_ms(runs, || {
+            let r = Review::gather(&q, BUSY, &Selection::as_of(t), None).unwrap();
+            std::hint::black_box(kamlog::review::document(&r));
+        });
+        if ms > worst.0 {
+            worst = (ms, t.format("%Y-%m-%d").to_string());
+        }
+    }
+    row(
+        &format!("worst report --as-of (8 instants; {})", worst.1),
+        worst.0,
+    );
+    // The web server, as `kamlog web` runs it, on a free loopback port.
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let app = kamlog::web::router(store.clone(), &kamlog::web::WebOptions::new("127.0.0.1:0"));
+    rt.spawn(async move { axum::serve(listener, app).await });
+    let (status, bytes) = http_get(addr, "/accounts/busy");
+    assert_eq!(status, 200, "the account page");
+    let page_now = median_ms(runs, || {
+        std::hint::black_box(http_get(addr, "/accounts/busy"));
+    });
+    row(
+        &format!("GET /accounts/busy, now ({} KiB)", bytes / 1024),
+        page_now,
+    );
+    let mut worst = (0.0, String::new());
+    for i in 1..=8 {
+        let t = (first + span * i / 9)
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string();
+        let path = format!("/accounts/busy?as_of={t}");
+        assert_eq!(http_get(addr, &path).0, 200, "{path}");
+        let ms = median_ms(runs, || {
+            std::hint::black_box(http_get(addr, &path));
+        });
+        if ms > worst.0 {
+            worst = (ms, t[..10].to_string());
+        }
+    }
+    row(
+        &format!("worst GET /accounts/busy?as_of= (8 instants; {})", worst.1),
+        worst.0,
+    );
+    let portfolio = median_ms(runs, || {
+        std::hint::black_box(http_get(addr, "/"));
+    });
+    row("GET / (the portfolio)", portfolio);
+    println!("  peak RSS {:.0} MiB", peak_rss_mib());
+}
+
+fn history(data: &Path, events: usize, runs: usize) {
+    use kamlog::query::{timeline::Filter, Query};
+    use kamlog::view::{Policy, Selection, ViewKind};
+    let account = BUSY;
+    let (store, stored_ms) = busy_store(data, events);
+    let policy = Policy::default();
     let t = Instant::now();
     let q = Query::new(&store, &policy).expect("query");
     q.refresh_all().expect("refresh");

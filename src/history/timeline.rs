@@ -277,6 +277,45 @@ impl Observer for Timeline<'_> {
     }
 }
 
+/// Rule 1's memory alone (whether the account was ever cooperative), for the part of a walk
+/// whose timeline entries are not asked for.
+struct OnceCooperative(bool);
+
+impl Observer for OnceCooperative {
+    fn observe(&mut self, step: &Step, policy: &Policy) {
+        update_once_cooperative(&mut self.0, step, policy);
+    }
+}
+
+/// The timeline's entries from `since` to `until`, walking on from a checkpoint before
+/// `since`: up to `since` without taking digests, then with them, the first one diffed
+/// against the digest of the state just before `since` — the one the whole walk would have
+/// taken last. The same entries as [`timeline`]'s from `since` on. `events` are all the
+/// selected events (stream order), for the late flags and the retractions.
+pub fn timeline_since<'a>(
+    from: super::checkpoint::Checkpoint,
+    account_id: &str,
+    events: &[&'a StoredEvent],
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    policy: &Policy,
+) -> Vec<Entry<'a>> {
+    let mut t = Timeline::new(account_id, events);
+    let mut w = super::walk::Walker::resume(events.to_vec(), from.position, policy);
+    let mut once = OnceCooperative(from.stage.once_cooperative);
+    w.run_until(
+        (since - chrono::Duration::nanoseconds(1)).min(until),
+        &mut [&mut once],
+    );
+    if let Some(instant) = w.position.instant {
+        t.once_cooperative = once.0;
+        let frame = Frame::with_contacts(&w.position.state, instant, &w.position.contacts);
+        t.before = Some(digest(&frame, t.once_cooperative, policy, None));
+    }
+    w.run_until(until, &mut [&mut t]);
+    t.entries
+}
+
 /// The timeline of an account's selected events (stream order) up to `until`.
 pub fn timeline<'a>(
     account_id: &str,

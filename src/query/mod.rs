@@ -63,6 +63,10 @@ impl<'a> Query<'a> {
         self.policy
     }
 
+    pub fn store(&self) -> &Store {
+        self.store
+    }
+
     /// The account's head, or an error naming the account when it does not exist.
     pub fn require_account(&self, account: &str) -> Result<Head> {
         match self.store.head(account)? {
@@ -90,6 +94,17 @@ impl<'a> Query<'a> {
 
     /// The account's state and histories at a selection's as-of time.
     pub fn walked(&self, account: &str, sel: &Selection) -> Result<Walked> {
+        self.walked_reading(account, sel, &EventsOnce::default())
+    }
+
+    /// [`Query::walked`], reading the account's events (when it must) through `events`, so
+    /// that several answers about one account read them once.
+    pub fn walked_reading(
+        &self,
+        account: &str,
+        sel: &Selection,
+        events: &EventsOnce,
+    ) -> Result<Walked> {
         let head = self.require_account(account)?;
         let meta = self.current(account, &head)?;
         // The final checkpoint serves every selection that sees all events: only time moves.
@@ -100,8 +115,8 @@ impl<'a> Query<'a> {
                 return Ok(last.walk_to(Vec::new(), sel.as_of, self.policy));
             }
         }
-        let events = self.store.account_events(account)?;
-        let selected = view::select(&events, sel);
+        let events = events.get(self.store, account)?;
+        let selected = view::select(events, sel);
         let from = self
             .cache
             .latest(account, sel.as_of, |c| c.serves(sel))?
@@ -394,6 +409,21 @@ impl<'a> Query<'a> {
             Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+}
+
+/// An account's stored events, read from the store at most once, on first use.
+#[derive(Debug, Default)]
+pub struct EventsOnce(std::cell::OnceCell<Vec<crate::event::StoredEvent>>);
+
+impl EventsOnce {
+    /// The account's events (stream order), read now if not yet.
+    pub fn get(&self, store: &Store, account: &str) -> Result<&[crate::event::StoredEvent]> {
+        if let Some(v) = self.0.get() {
+            return Ok(v);
+        }
+        let v = store.account_events(account)?;
+        Ok(self.0.get_or_init(|| v))
     }
 }
 

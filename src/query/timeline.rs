@@ -1,10 +1,11 @@
 //! The audit timeline as an answer (SPEC 4.5): the walk's entries, filtered by type, member,
 //! stakeholder and business time, each with its event's envelope fields and a one-line summary.
 
-use super::Query;
+use super::{EventsOnce, Query};
 use crate::error::Result;
 use crate::event::StoredEvent;
-use crate::history::timeline::timeline;
+use crate::history::checkpoint::Checkpoint;
+use crate::history::timeline::{timeline, timeline_since};
 use crate::view::{fmt, Selection};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -136,10 +137,35 @@ pub fn summary(e: &StoredEvent) -> String {
 impl Query<'_> {
     /// The audit timeline of an account at a selection, filtered.
     pub fn log(&self, account: &str, sel: &Selection, f: &Filter) -> Result<LogDoc> {
-        self.require_account(account)?;
-        let events = self.store.account_events(account)?;
-        let selected = crate::view::select(&events, sel);
-        let entries = timeline(account, &selected, sel.as_of, self.policy);
+        self.log_reading(account, sel, f, &EventsOnce::default())
+    }
+
+    /// [`Query::log`], reading the account's events through `events` (see
+    /// [`Query::walked_reading`]).
+    pub fn log_reading(
+        &self,
+        account: &str,
+        sel: &Selection,
+        f: &Filter,
+        events: &EventsOnce,
+    ) -> Result<LogDoc> {
+        let head = self.require_account(account)?;
+        let events = events.get(self.store, account)?;
+        let selected = crate::view::select(events, sel);
+        let entries = match f.since {
+            // From the latest checkpoint before `since`: the entries before it are not asked.
+            Some(since) => {
+                self.current(account, &head)?;
+                let from = self
+                    .cache
+                    .latest(account, since - chrono::Duration::nanoseconds(1), |c| {
+                        c.serves(sel)
+                    })?
+                    .unwrap_or_else(|| Checkpoint::start(account, self.policy));
+                timeline_since(from, account, &selected, since, sel.as_of, self.policy)
+            }
+            None => timeline(account, &selected, sel.as_of, self.policy),
+        };
         let mut out = Vec::new();
         for x in entries {
             if f.since.is_some_and(|s| x.at < s) || f.until.is_some_and(|u| x.at > u) {

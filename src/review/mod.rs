@@ -16,7 +16,7 @@ use crate::alert::Alert;
 use crate::command::names::Names;
 use crate::error::{Error, Result};
 use crate::query::timeline::{Filter, LogDoc};
-use crate::query::Query;
+use crate::query::{EventsOnce, Query};
 use crate::view::classification::ClassificationView;
 use crate::view::contracts::ContractsView;
 use crate::view::coverage::CoverageView;
@@ -55,6 +55,9 @@ pub struct Review {
     pub changes: LogDoc,
     /// Everyone's names, departed people too (for alert details and the timeline).
     pub names: Names,
+    /// The account's distinct event instants (`occurred_at`) known at the selection's
+    /// known-at time, ascending: where the web's time control can stop.
+    pub instants: Vec<DateTime<Utc>>,
 }
 
 impl Review {
@@ -73,7 +76,9 @@ impl Review {
                 crate::view::time_str(sel.as_of)
             )));
         }
-        let walked = q.walked(account, sel)?;
+        // The account's events are read at most once for the whole review.
+        let events = EventsOnce::default();
+        let walked = q.walked_reading(account, sel, &events)?;
         let view = |kind: ViewKind| crate::query::render(kind, &walked, sel, q.policy());
         let mut alerts = walked
             .alerts
@@ -84,7 +89,7 @@ impl Review {
                 .then(a.kind.cmp(&b.kind))
                 .then(a.subject.cmp(&b.subject))
         });
-        let changes = q.log(
+        let changes = q.log_reading(
             account,
             sel,
             &Filter {
@@ -92,7 +97,17 @@ impl Review {
                 until: Some(sel.as_of),
                 ..Filter::default()
             },
+            &events,
         )?;
+        // Every distinct occurred_at of the events known at K (the web's time control).
+        let mut instants: Vec<DateTime<Utc>> = events
+            .get(q.store(), account)?
+            .iter()
+            .filter(|e| sel.known_at.is_none_or(|k| e.recorded_at <= k))
+            .map(|e| e.occurred_at)
+            .collect();
+        instants.sort_unstable();
+        instants.dedup();
         let wrong =
             |k: ViewKind| Error::Storage(format!("the {} view came back as another", k.name()));
         Ok(Review {
@@ -131,6 +146,7 @@ impl Review {
             alerts,
             changes,
             names: Names::of(&walked.state),
+            instants,
         })
     }
 

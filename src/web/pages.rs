@@ -203,7 +203,6 @@ pub async fn account(
     Path(account): Path<String>,
     UrlQuery(p): UrlQuery<Params>,
 ) -> Response {
-    let store = app.store.clone();
     render(app, move |q| {
         allow(&p, &["as_of", "known_at", "since"])?;
         let sel = selection(&p)?;
@@ -213,15 +212,7 @@ pub async fn account(
             .map(|s| crate::query::parse_time("since", s))
             .transpose()?;
         let r = Review::gather(q, &account, &sel, since)?;
-        // The slider's instants: every distinct occurred_at of the events known at K.
-        let mut instants: Vec<i64> = store
-            .account_events(&account)?
-            .iter()
-            .filter(|e| sel.known_at.is_none_or(|k| e.recorded_at <= k))
-            .map(|e| e.occurred_at.timestamp())
-            .collect();
-        instants.sort_unstable();
-        instants.dedup();
+        let instants: Vec<i64> = r.instants.iter().map(|t| t.timestamp()).collect();
         let at = sel.as_of.timestamp();
         let index = instants.iter().rposition(|&t| t <= at).unwrap_or(0);
         let json = serde_json::to_string(&instants).expect("integers serialize");
