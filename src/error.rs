@@ -58,6 +58,9 @@ pub enum Error {
     Usage(String),
     #[error("{0}")]
     Bus(String),
+    /// A store written in a format this kamlog no longer opens.
+    #[error("{0}")]
+    Outdated(String),
 }
 
 impl Error {
@@ -73,7 +76,11 @@ impl Error {
             Error::Usage(_) => 400,
             Error::VersionConflict { .. } => 409,
             Error::InUse(_) => 503,
-            Error::Storage(_) | Error::Corrupt(_) | Error::Io(_) | Error::Bus(_) => 500,
+            Error::Storage(_)
+            | Error::Corrupt(_)
+            | Error::Io(_)
+            | Error::Bus(_)
+            | Error::Outdated(_) => 500,
         }
     }
 

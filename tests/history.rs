@@ -231,8 +231,11 @@ fn query_case(
     let policy = Policy::default();
     let envelopes = stream(seed, n);
     let (_dir, store) = common::temp_store();
+    // Concealed: the engine's answers, personal values kept as commitments as the reference
+    // walk over the stored events keeps them (SPEC 10).
     let q = Query::new(&store, &policy)
         .unwrap()
+        .concealed()
         .with_checkpoint_every(4);
     let a = ((n as f64 * splits.0) as usize).clamp(1, envelopes.len());
     let b = ((n as f64 * splits.1) as usize).clamp(a, envelopes.len());

@@ -45,8 +45,8 @@ fn schemas_on_disk_match_the_catalog() {
     );
     assert_eq!(
         generated.len(),
-        45,
-        "28 event types (SPEC 2.2 v2: the three contract events) + the envelope + 16 output \
+        46,
+        "29 event types (SPEC 2.2 v2: the three contract events and personal_data_erased) + the envelope + 16 output \
          documents (8 views, alerts, log, accounts, append, import, alert message, API call \
          and reply)"
     );

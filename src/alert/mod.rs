@@ -198,13 +198,15 @@ pub fn conditions_at(frame: &Frame, once_cooperative: bool, policy: &Policy) -> 
         .map(|k| k.stakeholder_id.as_str())
         .collect();
     let last_seen = frame.last_seen(&keys);
+    // Names as the state holds them (a commitment until revealed at output, SPEC 10).
+    let stakeholder_name = |id: &str| state.stakeholders[id].name.clone();
     for k in &cov.key_stakeholders {
         match k.coverage {
             0 => {
                 out.insert(
                     (Kind::UncoveredStakeholder, k.stakeholder_id.clone()),
                     Detail::Coverage {
-                        name: k.name.clone(),
+                        name: stakeholder_name(&k.stakeholder_id),
                         covered_by: None,
                     },
                 );
@@ -213,7 +215,7 @@ pub fn conditions_at(frame: &Frame, once_cooperative: bool, policy: &Policy) -> 
                 out.insert(
                     (Kind::SinglePointOfContact, k.stakeholder_id.clone()),
                     Detail::Coverage {
-                        name: k.name.clone(),
+                        name: stakeholder_name(&k.stakeholder_id),
                         covered_by: Some(k.covered_by[0].clone()),
                     },
                 );
@@ -227,7 +229,7 @@ pub fn conditions_at(frame: &Frame, once_cooperative: bool, policy: &Policy) -> 
             out.insert(
                 (Kind::EngagementLapse, k.stakeholder_id.clone()),
                 Detail::EngagementLapse {
-                    name: k.name.clone(),
+                    name: stakeholder_name(&k.stakeholder_id),
                     last_interaction: last,
                 },
             );
@@ -238,7 +240,7 @@ pub fn conditions_at(frame: &Frame, once_cooperative: bool, policy: &Policy) -> 
             out.insert(
                 (Kind::SuccessionGap, m.member_id.clone()),
                 Detail::SuccessionGap {
-                    name: m.name.clone(),
+                    name: state.members[&m.member_id].name.clone(),
                     sole_links: m.sole_links.clone(),
                     successor: m.successor.clone(),
                 },

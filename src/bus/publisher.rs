@@ -306,7 +306,9 @@ impl Publisher {
                     crate::command::count(accounts.len(), "account", "accounts")
                 ));
             }
-            let q = Query::new(&store, &policy)?;
+            // Views and alert details on the bus keep commitments: personal values go only to
+            // the personal bucket (SPEC 10).
+            let q = Query::new(&store, &policy)?.concealed();
             let sel = Selection::as_of(Utc::now());
             let mut pass = Pass {
                 generation,

@@ -83,12 +83,20 @@ pub enum Command {
         /// Require the account's current version to be N (a single account only).
         #[arg(long)]
         expected_version: Option<u64>,
+        /// Restore the personal data of the imported export from this file (written by
+        /// `export --personal`); every entry is checked against its commitment first.
+        #[arg(long, value_name = "FILE")]
+        personal: Option<PathBuf>,
     },
     /// Print the stored envelopes as JSONL, in position order.
     Export {
         /// Only this account's events.
         #[arg(long)]
         account: Option<String>,
+        /// Also write the personal values and salts of the exported events to FILE
+        /// ({"event_id","field","value","salt"} per line), to open their commitments.
+        #[arg(long, value_name = "FILE")]
+        personal: Option<PathBuf>,
     },
     /// The audit timeline of an account: each event and what it changed in the views.
     Log {
@@ -148,6 +156,21 @@ pub enum Command {
         /// Every raised/resolved transition in business time instead of the open alerts.
         #[arg(long)]
         history: bool,
+    },
+    /// Erase a person's personal data (name, title, e-mail) from the store: appends
+    /// personal_data_erased and removes every vault entry of the person (SPEC 10).
+    #[command(group(clap::ArgGroup::new("person").required(true).args(["stakeholder", "member"])))]
+    Forget {
+        account: String,
+        /// The stakeholder whose personal data to erase.
+        #[arg(long, value_name = "ID")]
+        stakeholder: Option<String>,
+        /// The team member whose personal data to erase.
+        #[arg(long, value_name = "ID")]
+        member: Option<String>,
+        /// Why (kept in the event: not personal data).
+        #[arg(long)]
+        reason: String,
     },
     /// Replay a scenario folder into a fresh temporary store and compare with its expectations.
     Replay { dir: PathBuf },
@@ -306,17 +329,75 @@ fn run(cli: Cli) -> Result<i32, Error> {
             file,
             batch_size,
             expected_version,
+            personal,
         } => {
-            return import(
+            let Some(personal) = personal else {
+                return import(
+                    &cli.data,
+                    nats.as_ref(),
+                    &prefix,
+                    &policy,
+                    &file,
+                    batch_size,
+                    expected_version,
+                    json,
+                );
+            };
+            if nats.is_some() {
+                return Err(Error::Usage(
+                    "import --personal works on --data only: personal values never travel to a \
+                     server in a request"
+                        .into(),
+                ));
+            }
+            // Every entry checked against the events file before anything is stored.
+            let entries = crate::command::personal::check(&personal, &file)?;
+            let code = import(
                 &cli.data,
-                nats.as_ref(),
+                None,
                 &prefix,
                 &policy,
                 &file,
                 batch_size,
                 expected_version,
                 json,
-            )
+            )?;
+            if code == 0 {
+                let store = Store::open(&cli.data)?;
+                store.vault().add(&entries)?;
+                eprintln!(
+                    "restored {} from {}",
+                    crate::command::count(entries.len(), "personal value", "personal values"),
+                    personal.display()
+                );
+            }
+            return Ok(code);
+        }
+        Command::Export {
+            account,
+            personal: Some(personal),
+        } => {
+            if nats.is_some() {
+                return Err(Error::Usage(
+                    "export --personal works on --data only: personal values never travel from \
+                     a server in a reply"
+                        .into(),
+                ));
+            }
+            let store = existing(&cli.data, false)?;
+            let code = with_stdio(|out| {
+                crate::command::execute(
+                    &store,
+                    &policy,
+                    &Request::Export {
+                        account: account.clone(),
+                    },
+                    json,
+                    out,
+                )
+            })?;
+            crate::command::personal::export(&store, account.as_deref(), &personal)?;
+            return Ok(code);
         }
         Command::Append {
             file,
@@ -325,7 +406,10 @@ fn run(cli: Cli) -> Result<i32, Error> {
             events: read_events(&file)?,
             expected_version,
         },
-        Command::Export { account } => Request::Export { account },
+        Command::Export {
+            account,
+            personal: None,
+        } => Request::Export { account },
         Command::Accounts { as_of, known_at } => Request::Accounts { as_of, known_at },
         Command::Log {
             account,
@@ -367,6 +451,24 @@ fn run(cli: Cli) -> Result<i32, Error> {
             history,
         },
         Command::Verify { file: None } => Request::Verify,
+        Command::Forget {
+            account,
+            stakeholder,
+            member,
+            reason,
+        } => {
+            let (subject, id) = match (stakeholder, member) {
+                (Some(s), _) => ("stakeholder", s),
+                (None, Some(m)) => ("member", m),
+                (None, None) => unreachable!("clap requires one of them"),
+            };
+            Request::Forget {
+                account,
+                subject: subject.into(),
+                id,
+                reason,
+            }
+        }
         Command::Rebuild => Request::Rebuild,
     };
     if let Some(conn) = nats {

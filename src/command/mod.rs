@@ -30,8 +30,10 @@ pub mod accounts;
 pub mod alerts;
 pub mod append;
 pub mod export;
+pub mod forget;
 pub mod log;
 pub mod names;
+pub mod personal;
 pub mod table;
 pub mod verify;
 pub mod view;
@@ -157,6 +159,14 @@ pub enum Request {
     },
     Verify,
     Rebuild,
+    /// Erase a person's personal data (SPEC 10).
+    Forget {
+        account: String,
+        /// `stakeholder` or `member`.
+        subject: String,
+        id: String,
+        reason: String,
+    },
 }
 
 impl Request {
@@ -171,6 +181,7 @@ impl Request {
             Request::Alerts { .. } => "alerts",
             Request::Verify => "verify",
             Request::Rebuild => "rebuild",
+            Request::Forget { .. } => "forget",
         }
     }
 
@@ -180,11 +191,11 @@ impl Request {
     }
 
     /// The commands that change the store.
-    pub const WRITERS: [&'static str; 1] = ["append"];
+    pub const WRITERS: [&'static str; 2] = ["append", "forget"];
 
     /// Every command name, readers and writers.
-    pub const NAMES: [&'static str; 8] = [
-        "append", "export", "accounts", "log", "view", "alerts", "verify", "rebuild",
+    pub const NAMES: [&'static str; 9] = [
+        "append", "export", "accounts", "log", "view", "alerts", "verify", "rebuild", "forget",
     ];
 }
 
@@ -304,6 +315,23 @@ pub fn execute(
             )
         }
         Request::Verify => verify::run(store, json, out),
+        Request::Forget {
+            account,
+            subject,
+            id,
+            reason,
+        } => forget::run(
+            store,
+            policy,
+            forget::Erasure {
+                account,
+                subject,
+                id,
+                reason,
+            },
+            json,
+            out,
+        ),
         Request::Rebuild => {
             // On stderr, drawn only when it is a terminal.
             let spinner = indicatif::ProgressBar::new_spinner()

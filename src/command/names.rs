@@ -12,18 +12,23 @@ pub struct Names {
     pub stakeholders: HashMap<String, String>,
 }
 
+/// A name as people see it: `(erased)` where the vault does not hold it (SPEC 10).
+fn shown(name: &str) -> String {
+    crate::personal::reveal::shown(name).unwrap_or_else(|| crate::personal::reveal::ERASED.into())
+}
+
 impl Names {
     pub fn of(state: &AccountState) -> Names {
         Names {
             members: state
                 .members
                 .iter()
-                .map(|(id, m)| (id.clone(), m.name.clone()))
+                .map(|(id, m)| (id.clone(), shown(&m.name)))
                 .collect(),
             stakeholders: state
                 .stakeholders
                 .iter()
-                .map(|(id, s)| (id.clone(), s.name.clone()))
+                .map(|(id, s)| (id.clone(), shown(&s.name)))
                 .collect(),
         }
     }
@@ -49,6 +54,7 @@ impl Names {
 
 fn beside(id: &str, name: Option<&String>) -> String {
     match name {
+        Some(n) if n == crate::personal::reveal::ERASED => format!("{id} {n}"),
         Some(n) => format!("{id} ({n})"),
         None => id.to_string(),
     }

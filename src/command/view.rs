@@ -3,6 +3,12 @@
 
 use super::names::Names;
 use super::Out;
+
+/// A person's name in a table: `(erased)` when the view has none (SPEC 10).
+fn shown(name: &Option<String>) -> String {
+    name.clone()
+        .unwrap_or_else(|| crate::personal::reveal::ERASED.into())
+}
 use crate::error::Error;
 use crate::query::Query;
 use crate::view::classification::ClassificationView;
@@ -323,7 +329,7 @@ fn coverage(v: &CoverageView, names: &Names) -> String {
             };
             vec![
                 k.stakeholder_id.clone(),
-                k.name.clone(),
+                shown(&k.name),
                 k.coverage.to_string(),
                 flag.to_string(),
                 list(&k.covered_by, &|i| names.member(i)),
@@ -341,7 +347,7 @@ fn coverage(v: &CoverageView, names: &Names) -> String {
         .map(|m| {
             vec![
                 m.member_id.clone(),
-                m.name.clone(),
+                shown(&m.name),
                 list(&m.sole_links, &|i| names.stakeholder(i)),
                 m.successor
                     .as_deref()

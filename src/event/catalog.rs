@@ -99,6 +99,8 @@ pub const CHANNELS: &[&str] = &[
 ];
 pub const OUTCOMES: &[&str] = &["achieved", "abandoned", "superseded"];
 pub const BENEFICIARIES: &[&str] = &["customer", "supplier"];
+/// Whose personal data a `personal_data_erased` erases.
+pub const SUBJECTS: &[&str] = &["stakeholder", "member"];
 
 const fn req(name: &'static str, kind: Kind) -> Field {
     Field {
@@ -340,6 +342,14 @@ pub const EVENT_TYPES: &[EventType] = &[
     ty(
         "event_retracted",
         &[req("target_event_id", Uuid), req("reason", Text)],
+    ),
+    ty(
+        "personal_data_erased",
+        &[
+            req("subject", Enum(SUBJECTS)),
+            req("id", Id),
+            req("reason", Text),
+        ],
     ),
 ];
 

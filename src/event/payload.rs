@@ -136,6 +136,11 @@ payload!(ContractSigned {
 });
 payload!(ContractRenewed { contract_id: String, renewal_date: String, annual_value: Option<String> });
 payload!(ContractEnded { contract_id: String, reason: Option<String> });
+payload!(PersonalDataErased {
+    subject: String,
+    id: String,
+    reason: String
+});
 payload!(RevenueRecorded { period: String, amount: String, currency: String, gross_margin: Option<String> });
 payload!(EventRetracted {
     target_event_id: String,
@@ -174,6 +179,7 @@ pub enum EventData {
     ContractRenewed(ContractRenewed),
     ContractEnded(ContractEnded),
     EventRetracted(EventRetracted),
+    PersonalDataErased(PersonalDataErased),
 }
 
 impl EventData {
@@ -221,6 +227,7 @@ impl EventData {
             "contract_renewed" => ContractRenewed(ContractRenewed),
             "contract_ended" => ContractEnded(ContractEnded),
             "event_retracted" => EventRetracted(EventRetracted),
+            "personal_data_erased" => PersonalDataErased(PersonalDataErased),
         )
     }
 
@@ -264,6 +271,7 @@ impl EventData {
             ContractRenewed(_) => "contract_renewed",
             ContractEnded(_) => "contract_ended",
             EventRetracted(_) => "event_retracted",
+            PersonalDataErased(_) => "personal_data_erased",
         }
     }
 }

@@ -710,7 +710,8 @@ fn touches(data: &EventData) -> Touched {
         | E::AccountClassified(_)
         | E::ContractSigned(_)
         | E::ContractRenewed(_)
-        | E::ContractEnded(_) => Touched::Nothing,
+        | E::ContractEnded(_)
+        | E::PersonalDataErased(_) => Touched::Nothing,
     }
 }
 

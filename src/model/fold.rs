@@ -93,6 +93,20 @@ impl AccountState {
         }
     }
 
+    /// Refuses new personal data for a person whose personal data was erased (SPEC 10).
+    fn refuse_if_erased(&self, field: &str, subject: &str, id: &str) -> Result<(), RuleError> {
+        match self.erased.get(&crate::personal::person_key(subject, id)) {
+            Some(p) => rule(
+                field,
+                format!(
+                    "the personal data of {subject} \"{id}\" was erased (personal_data_erased at \
+                     position {p}): new personal data for that person is refused"
+                ),
+            ),
+            None => Ok(()),
+        }
+    }
+
     fn need_member(&self, field: &str, id: &str) -> Result<(), RuleError> {
         match self.members.get(id) {
             Some(m) if m.active => Ok(()),
@@ -225,6 +239,9 @@ impl AccountState {
             E::StakeholderUpdated(d) => {
                 if strict {
                     self.need_stakeholder("data.stakeholder_id", &d.stakeholder_id)?;
+                    if d.title.is_some() {
+                        self.refuse_if_erased("data.title", "stakeholder", &d.stakeholder_id)?;
+                    }
                 }
                 if let Some(s) = self.stakeholders.get_mut(&d.stakeholder_id) {
                     if let Some(v) = &d.title {
@@ -576,6 +593,37 @@ impl AccountState {
                     c.ended = true;
                 }
             }
+            E::PersonalDataErased(d) => {
+                if strict {
+                    let known = match d.subject.as_str() {
+                        "stakeholder" => self.stakeholders.contains_key(&d.id),
+                        _ => self.members.contains_key(&d.id),
+                    };
+                    if !known {
+                        let kind = if d.subject == "stakeholder" {
+                            "stakeholder"
+                        } else {
+                            "team member"
+                        };
+                        return rule("data.id", format!("unknown {kind} \"{}\"", d.id));
+                    }
+                    if let Some(p) = self
+                        .erased
+                        .get(&crate::personal::person_key(&d.subject, &d.id))
+                    {
+                        return rule(
+                            "data.id",
+                            format!(
+                                "the personal data of {} \"{}\" was already erased (position {p})",
+                                d.subject, d.id
+                            ),
+                        );
+                    }
+                }
+                self.erased
+                    .entry(crate::personal::person_key(&d.subject, &d.id))
+                    .or_insert(ev.position);
+            }
             E::EventRetracted(d) => {
                 if strict {
                     match self.event_types.get(d.target_event_id.as_str()) {
@@ -595,6 +643,12 @@ impl AccountState {
                             return rule(
                                 "data.target_event_id",
                                 "account_opened cannot be retracted",
+                            )
+                        }
+                        Some(&"personal_data_erased") => {
+                            return rule(
+                                "data.target_event_id",
+                                "personal_data_erased cannot be retracted: the data is gone",
                             )
                         }
                         Some(_) if self.retracted.contains(&d.target_event_id) => {

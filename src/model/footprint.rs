@@ -64,7 +64,9 @@ impl<'a> Footprint<'a> {
             // Contracts are few: a late one refolds rather than being reasoned about.
             | E::ContractSigned(_)
             | E::ContractRenewed(_)
-            | E::ContractEnded(_) => f.barrier = true,
+            | E::ContractEnded(_)
+            // An erasure changes no figure, but is rare: it keeps its place.
+            | E::PersonalDataErased(_) => f.barrier = true,
             E::AccountClassified(_)
             | E::StageAssessed(_)
             | E::PlanAgreed(_)

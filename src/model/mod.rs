@@ -156,6 +156,10 @@ pub struct AccountState {
     /// Contracts by id (ended ones stay, marked).
     #[serde(default)]
     pub contracts: BTreeMap<String, Contract>,
+    /// People whose personal data was erased (`stakeholder:<id>` / `member:<id>`, see
+    /// [`crate::personal::person_key`]) → the position of the `personal_data_erased`.
+    #[serde(default)]
+    pub erased: BTreeMap<String, u64>,
     /// Interaction ids ever logged (other kinds of id stay in their maps after they depart or
     /// close, so those maps are their "ever used" record).
     pub interaction_ids: HashSet<String>,
@@ -173,5 +177,11 @@ impl AccountState {
             account_id: account_id.to_string(),
             ..Default::default()
         }
+    }
+
+    /// Whether a stakeholder's (`subject` "stakeholder") or member's personal data was erased.
+    pub fn is_erased(&self, subject: &str, id: &str) -> bool {
+        self.erased
+            .contains_key(&crate::personal::person_key(subject, id))
     }
 }

@@ -41,6 +41,9 @@ pub struct Query<'a> {
     policy: &'a Policy,
     cache: Cache,
     every: usize,
+    /// Whether answers show personal values from the vault (SPEC 10); the bus's views
+    /// bucket does not: there, people keep their commitments.
+    reveal: bool,
 }
 
 impl<'a> Query<'a> {
@@ -50,7 +53,27 @@ impl<'a> Query<'a> {
             policy,
             cache: Cache::open(store)?,
             every: CHECKPOINT_EVERY,
+            reveal: true,
         })
+    }
+
+    /// Answers that keep the commitments in place of personal values (for the bus, whose
+    /// values go only to the personal bucket).
+    pub fn concealed(mut self) -> Query<'a> {
+        self.reveal = false;
+        self
+    }
+
+    /// The vault's entries of an account, when answers reveal them.
+    pub(crate) fn vault_of(
+        &self,
+        account: &str,
+    ) -> Result<Option<std::sync::Arc<crate::personal::vault::AccountVault>>> {
+        if self.reveal {
+            self.store.vault().account(account).map(Some)
+        } else {
+            Ok(None)
+        }
     }
 
     /// Takes a regular checkpoint every `n` events (tests use small numbers).
@@ -105,6 +128,22 @@ impl<'a> Query<'a> {
         sel: &Selection,
         events: &EventsOnce,
     ) -> Result<Walked> {
+        let mut w = self.walked_sealed(account, sel, events)?;
+        if let Some(vault) = self.vault_of(account)? {
+            crate::personal::reveal::state(&mut w.state, &vault);
+            // Whoever is erased now is shown erased at every time (SPEC 10): the values are
+            // gone from the past too.
+            if let Some(last) = self.cache.last(account)? {
+                for (person, position) in last.position.state.erased {
+                    w.state.erased.entry(person).or_insert(position);
+                }
+            }
+        }
+        Ok(w)
+    }
+
+    /// The walk's result as the log holds it: commitments in place of personal values.
+    fn walked_sealed(&self, account: &str, sel: &Selection, events: &EventsOnce) -> Result<Walked> {
         let head = self.require_account(account)?;
         let meta = self.current(account, &head)?;
         // The final checkpoint serves every selection that sees all events: only time moves.
@@ -157,10 +196,20 @@ impl<'a> Query<'a> {
         let mut transitions = Vec::new();
         for a in &accounts {
             let w = self.walked(a, sel)?;
+            let vault = self.vault_of(a)?;
+            let reveal = |detail: &mut serde_json::Value| {
+                if let Some(v) = &vault {
+                    crate::personal::reveal::json(detail, v);
+                }
+            };
             if history {
-                transitions.extend(w.alerts.transitions);
+                let mut t = w.alerts.transitions;
+                t.iter_mut().for_each(|x| reveal(&mut x.detail));
+                transitions.extend(t);
             } else {
-                open.extend(w.alerts.open_alerts(&w.state, sel.as_of, self.policy));
+                let mut o = w.alerts.open_alerts(&w.state, sel.as_of, self.policy);
+                o.iter_mut().for_each(|x| reveal(&mut x.detail));
+                open.extend(o);
             }
         }
         Ok(AlertsDoc {

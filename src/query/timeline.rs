@@ -93,7 +93,11 @@ fn mentions(changes: &[String], id: &str) -> bool {
 
 /// A one-line summary of an event's content: who met whom, on what; which amount; which role.
 pub fn summary(e: &StoredEvent) -> String {
-    let d = e.data.data_json();
+    summary_of(e.type_name(), e.data.data_json())
+}
+
+/// The summary of an event of `type_name` whose `data` is `d` (revealed or not).
+pub fn summary_of(type_name: &str, d: Value) -> String {
     let list = |v: &Value| -> String {
         match v {
             Value::Array(a) => a
@@ -106,7 +110,7 @@ pub fn summary(e: &StoredEvent) -> String {
             other => other.to_string(),
         }
     };
-    if e.type_name() == "interaction_logged" {
+    if type_name == "interaction_logged" {
         let mut s = format!(
             "{}: {} with {}",
             list(&d["channel"]),
@@ -166,6 +170,7 @@ impl Query<'_> {
             }
             None => timeline(account, &selected, sel.as_of, self.policy),
         };
+        let vault = self.vault_of(account)?;
         let mut out = Vec::new();
         for x in entries {
             if f.since.is_some_and(|s| x.at < s) || f.until.is_some_and(|u| x.at > u) {
@@ -193,10 +198,18 @@ impl Query<'_> {
             if !keep {
                 continue;
             }
+            // Personal values from the vault; an erased one is null (SPEC 10).
+            let data = x.event.map(|e| {
+                let mut d = e.data.data_json();
+                if let Some(v) = &vault {
+                    crate::personal::reveal::json(&mut d, v);
+                }
+                d
+            });
             out.push(LogEntry {
                 at: x.at,
                 position: x.event.map(|e| e.position),
-                event: x.event.map(|e| EventFields {
+                event: x.event.zip(data).map(|(e, data)| EventFields {
                     version: e.version,
                     event_id: e.event_id.clone(),
                     type_name: e.type_name(),
@@ -205,8 +218,16 @@ impl Query<'_> {
                         .recorded_at
                         .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
                     actor: e.actor.clone(),
-                    summary: summary(e),
-                    data: e.data.data_json(),
+                    summary: match &vault {
+                        Some(v) => {
+                            let mut d = e.data.data_json();
+                            let erased = Value::String(crate::personal::reveal::ERASED.into());
+                            crate::personal::reveal::json_or(&mut d, v, &erased);
+                            summary_of(e.type_name(), d)
+                        }
+                        None => summary(e),
+                    },
+                    data,
                     late: x.late,
                     retracted_by: x.retracted_by.clone(),
                 }),

@@ -111,7 +111,7 @@ pub fn coverage(r: &Review) -> Markup {
                 tbody {
                     @for k in &c.key_stakeholders {
                         tr data-id=(k.stakeholder_id) {
-                            td { (k.name) }
+                            td { (k.name.as_deref().unwrap_or(crate::personal::reveal::ERASED)) }
                             td { (names(&k.covered_by, |id| r.member_name(id))) }
                             td.num { (k.coverage) }
                             td class={"risk-" (k.risk)} { (k.risk) }
@@ -124,7 +124,7 @@ pub fn coverage(r: &Review) -> Markup {
                 tbody {
                     @for m in &c.members {
                         tr data-id=(m.member_id) {
-                            td { (m.name) }
+                            td { (m.name.as_deref().unwrap_or(crate::personal::reveal::ERASED)) }
                             td { (names(&m.sole_links, |id| r.stakeholder_name(id))) }
                             td {
                                 @match &m.successor {

@@ -24,6 +24,8 @@ pub trait Ledger {
     fn find(&mut self, event_id: &str) -> Result<Option<(u64, Value)>>;
     /// The account's stored events, in version order.
     fn events(&mut self, account: &str) -> Result<Vec<StoredEvent>>;
+    /// The salt of a stored event's personal field, while the vault holds it.
+    fn salt(&mut self, account: &str, event_id: &str, field: &str) -> Result<Option<Vec<u8>>>;
 }
 
 /// One new event of a request, with its place and its sealed bytes.
@@ -40,6 +42,8 @@ pub struct Sealed {
 pub struct Accepted {
     pub outcome: AppendOutcome,
     pub sealed: Vec<Sealed>,
+    /// The new events' personal values, for the vault (written before the events).
+    pub personal: Vec<crate::personal::Committed>,
 }
 
 /// An account as the rules see it: its strict state and chain head.
@@ -151,6 +155,7 @@ impl Rules {
                 return Ok(Accepted {
                     outcome: AppendOutcome::default(),
                     sealed: Vec::new(),
+                    personal: Vec::new(),
                 });
             };
             if let Some(other) = events.iter().find(|e| e.account_id != first.account_id) {
@@ -165,7 +170,7 @@ impl Rules {
                 let mut all_dup = true;
                 for ev in events {
                     match ledger.find(&ev.event_id)? {
-                        Some((_, stored)) if same_content(&stored, &ev.body) => {}
+                        Some((_, stored)) if same_stored(ledger, &stored, ev)? => {}
                         _ => all_dup = false,
                     }
                 }
@@ -181,6 +186,7 @@ impl Rules {
 
         let mut out = Vec::with_capacity(events.len());
         let mut sealed_all = Vec::with_capacity(events.len());
+        let mut personal = Vec::new();
         let mut position = first_position;
         // event id → index in this request, for repeats inside the request
         let mut in_batch: IdMap<usize> = IdMap::default();
@@ -210,7 +216,7 @@ impl Rules {
                 ));
             }
             if let Some((p, stored)) = ledger.find(id)? {
-                if same_content(&stored, &ev.body) {
+                if same_stored(ledger, &stored, ev)? {
                     out.push(AppendedEvent {
                         event_id: ev.event_id.clone(),
                         account_id: ev.account_id.clone(),
@@ -230,7 +236,17 @@ impl Rules {
                 ));
             }
 
-            let account = ev.account_id.as_str();
+            // Personal values become commitments before the event is folded and sealed.
+            let committed = crate::personal::commit(ev)?;
+            let ev: &NewEvent = match &committed {
+                Some((c, entries)) => {
+                    personal.extend(entries.iter().cloned());
+                    c
+                }
+                None => ev,
+            };
+            // Borrowed from the request, which outlives the loop (the committed copy does not).
+            let account = events[i].account_id.as_str();
             if !touched.contains(account) {
                 touched.insert(account.to_string());
             }
@@ -278,6 +294,7 @@ impl Rules {
         Ok(Accepted {
             outcome: AppendOutcome { events: out },
             sealed: sealed_all,
+            personal,
         })
     }
 
@@ -384,6 +401,35 @@ fn seal(
         ));
     }
     Ok(sealed)
+}
+
+/// Whether a stored event holds what a new event submits: [`same_content`], personal values
+/// compared with the stored commitments under the vault's salts (SPEC 10: idempotency compares
+/// submitted values).
+fn same_stored(ledger: &mut dyn Ledger, stored: &Value, ev: &NewEvent) -> Result<bool> {
+    let names = crate::personal::fields(ev.type_name());
+    if names.is_empty() || ev.restore.is_some() {
+        return Ok(same_content(stored, &ev.body));
+    }
+    let (Some(Value::Object(sd)), Some(Value::Object(bd))) =
+        (stored.get("data"), ev.body.get("data"))
+    else {
+        return Ok(same_content(stored, &ev.body));
+    };
+    // The submitted body with each personal value that opens its stored commitment replaced
+    // by that commitment: then the plain comparison decides.
+    let mut body = ev.body.clone();
+    let mut data = bd.clone();
+    for &field in names {
+        if let (Some(Value::String(c)), Some(Value::String(v))) = (sd.get(field), bd.get(field)) {
+            let salt = ledger.salt(&ev.account_id, &ev.event_id, field)?;
+            if crate::personal::matches(c, v, salt.as_deref()) {
+                data.insert(field.to_string(), Value::String(c.clone()));
+            }
+        }
+    }
+    body.insert("data".into(), Value::Object(data));
+    Ok(same_content(stored, &body))
 }
 
 /// Whether a stored envelope holds the same submitted content as a new event's body.

@@ -19,6 +19,7 @@
 //! hold caches and progress markers, never the truth.
 
 pub mod accept;
+mod format;
 mod layout;
 mod lock;
 mod writer;
@@ -59,6 +60,7 @@ struct Inner {
     log: sled::Tree,
     writer: writer::WriterHandle,
     dir: PathBuf,
+    vault: Arc<crate::personal::Vault>,
     _lock: lock::DirLock,
 }
 
@@ -136,6 +138,8 @@ impl Store {
         } else {
             None
         };
+        format::check(&db, &log)?;
+        let vault = Arc::new(crate::personal::Vault::open(&dir.join("vault"))?);
         let durable_position = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let writer = writer::spawn(
             db.clone(),
@@ -144,8 +148,9 @@ impl Store {
             durable.try_clone()?,
             durable_position.clone(),
             marked,
+            vault.clone(),
         )?;
-        Ok(Store {
+        let store = Store {
             inner: Arc::new(Inner {
                 db,
                 durable,
@@ -153,9 +158,35 @@ impl Store {
                 log,
                 writer,
                 dir,
+                vault,
                 _lock: lock,
             }),
-        })
+        };
+        store.finish_erasures()?;
+        Ok(store)
+    }
+
+    /// Finishes the erasures a crash interrupted (SPEC 10: all or nothing): one whose
+    /// `personal_data_erased` is in the log has its vault entries removed now; one whose event
+    /// never made it erased nothing and is dropped.
+    fn finish_erasures(&self) -> Result<()> {
+        let vault = self.vault();
+        for intent in vault.pending_erasures()? {
+            let stored = self
+                .account_events(&intent.account_id)?
+                .iter()
+                .any(|e| e.event_id == intent.event_id);
+            if stored {
+                vault.erase(&intent.account_id, &intent.person)?;
+            }
+            vault.end_erasure(&intent)?;
+        }
+        Ok(())
+    }
+
+    /// The personal-data vault (SPEC 10).
+    pub fn vault(&self) -> &crate::personal::Vault {
+        &self.inner.vault
     }
 
     /// The data directory.

@@ -110,6 +110,7 @@ pub(crate) fn spawn(
     sync: Durable,
     durable: Arc<AtomicU64>,
     marked: Option<u64>,
+    vault: Arc<crate::personal::Vault>,
 ) -> Result<WriterHandle> {
     // What sled recovered may still sit only in the page cache (a process killed between its
     // write and our fdatasync): make it durable before counting it as such.
@@ -141,6 +142,7 @@ pub(crate) fn spawn(
         last_recorded: DateTime::<Utc>::MIN_UTC,
         ids: None,
         poisoned,
+        vault,
     };
     // Keep recorded_at increasing across restarts too (the clock may have gone back).
     if let Some(bytes) = read_at(&writer.log, last)? {
@@ -303,12 +305,15 @@ struct Writer {
     ids: Option<IdMap>,
     /// Set by the flusher when a flush failed (see [`Flusher`]).
     poisoned: Arc<Mutex<Option<String>>>,
+    /// Where new events' personal values go, before the events.
+    vault: Arc<crate::personal::Vault>,
 }
 
 /// What the rules read from the sled log.
 struct SledLedger<'a> {
     log: &'a sled::Tree,
     ids: &'a mut Option<IdMap>,
+    vault: &'a crate::personal::Vault,
 }
 
 impl Ledger for SledLedger<'_> {
@@ -337,6 +342,14 @@ impl Ledger for SledLedger<'_> {
 
     fn events(&mut self, account: &str) -> Result<Vec<crate::event::StoredEvent>> {
         read_account(self.log, account)
+    }
+
+    fn salt(&mut self, account: &str, event_id: &str, field: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .vault
+            .account(account)?
+            .salt(event_id, field)
+            .map(<[u8]>::to_vec))
     }
 }
 
@@ -402,6 +415,7 @@ impl Writer {
         let mut ledger = SledLedger {
             log: &self.log,
             ids: &mut self.ids,
+            vault: &self.vault,
         };
         let accepted = self.rules.accept(
             &mut ledger,
@@ -450,6 +464,12 @@ impl Writer {
         }
         for (account, (version, position, hash)) in heads {
             batch.insert(head_key(account), encode_head(version, position, hash));
+        }
+        // The personal values first, durable: an event in the log never lacks its values
+        // (a crash in between leaves values whose event was never acknowledged, harmless).
+        if let Err(e) = self.vault.add(&accepted.personal) {
+            self.rules.forget_all();
+            return Err(e);
         }
         if let Err(e) = self.log.apply_batch(batch) {
             self.rules.forget_all();

@@ -12,7 +12,11 @@ use std::collections::{BTreeMap, BTreeSet};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct KeyStakeholder {
     pub stakeholder_id: String,
-    pub name: String,
+    /// Null when the vault does not hold it (SPEC 10).
+    pub name: Option<String>,
+    /// Present (true) only when the person's personal data was erased.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub erased: bool,
     pub covered_by: Vec<String>,
     pub coverage: usize,
     /// `uncovered`, `single` or `covered`.
@@ -23,7 +27,11 @@ pub struct KeyStakeholder {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct MemberCoverage {
     pub member_id: String,
-    pub name: String,
+    /// Null when the vault does not hold it (SPEC 10).
+    pub name: Option<String>,
+    /// Present (true) only when the person's personal data was erased.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub erased: bool,
     pub sole_links: Vec<String>,
     pub successor: Option<String>,
     pub successor_ready: bool,
@@ -134,7 +142,8 @@ pub fn coverage_from_links(
             let coverage = covered_by.len();
             KeyStakeholder {
                 stakeholder_id: id.clone(),
-                name: s.name.clone(),
+                name: crate::personal::reveal::shown(&s.name),
+                erased: state.is_erased("stakeholder", id),
                 risk: match coverage {
                     0 => "uncovered",
                     1 => "single",
@@ -171,7 +180,8 @@ pub fn coverage_from_links(
                 });
             MemberCoverage {
                 member_id: id.clone(),
-                name: m.name.clone(),
+                name: crate::personal::reveal::shown(&m.name),
+                erased: state.is_erased("member", id),
                 sole_links,
                 successor,
                 successor_ready,

@@ -26,8 +26,12 @@ pub struct RequiredRole {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct MapStakeholder {
     pub stakeholder_id: String,
-    pub name: String,
+    /// Null when the vault does not hold it (SPEC 10).
+    pub name: Option<String>,
     pub title: Option<String>,
+    /// Present (true) only when the person's personal data was erased.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub erased: bool,
     pub function: String,
     pub level: String,
     pub dmu_roles: Vec<String>,
@@ -111,8 +115,9 @@ pub fn map(state: &AccountState, strengths: &Strengths, policy: &Policy) -> Map 
             let best = strengths.best(id);
             MapStakeholder {
                 stakeholder_id: id.clone(),
-                name: s.name.clone(),
-                title: s.title.clone(),
+                name: crate::personal::reveal::shown(&s.name),
+                title: s.title.as_deref().and_then(crate::personal::reveal::shown),
+                erased: state.is_erased("stakeholder", id),
                 function: s.function.clone(),
                 level: s.level.clone(),
                 dmu_roles: s.dmu_roles.clone(),

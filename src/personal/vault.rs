@@ -1,0 +1,286 @@
+//! The personal-data vault (SPEC 10 v2): where personal values and their salts live, apart
+//! from the log, and where deletion is real.
+//!
+//! sled cannot be that place: it is log-structured, and a removed key's bytes stay in its
+//! segment files until they are rewritten (tests/personal.rs shows a removed value still in
+//! sled's files). So the vault is a directory of plain files, `DATA/vault/<h>.json` with `<h>`
+//! the SHA-256 of the account id: one file per account holding its people's entries, each
+//! write a whole new file (written, synced, renamed over the old one, the directory synced).
+//! Erasing a person writes the account's file anew without them (or unlinks it when no one is
+//! left): the old file's inode is freed, and no file under the data directory holds the values
+//! any more.
+//!
+//! An erasure is all or nothing across a crash: `forget` first writes an intent file
+//! (`<h>.forget`: the account, the person, the erasure event's id), then appends the
+//! `personal_data_erased` event, then rewrites the vault file, then removes the intent. On the
+//! next open, [`Vault::pending_erasures`] lists the intents left behind: the store finishes
+//! each whose event is in the log and drops the others (nothing was erased).
+
+use super::{Committed, Entry};
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// One account's vault file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct File {
+    account_id: String,
+    /// Person key → entries, in the order they were stored.
+    persons: BTreeMap<String, Vec<Entry>>,
+}
+
+/// One account's entries, with the lookups the store and the views need.
+#[derive(Debug, Default)]
+pub struct AccountVault {
+    pub persons: BTreeMap<String, Vec<Entry>>,
+    /// Commitment → value.
+    values: HashMap<String, String>,
+    /// (event id, field) → salt.
+    salts: HashMap<(String, String), Vec<u8>>,
+}
+
+impl AccountVault {
+    fn of(file: File) -> AccountVault {
+        let mut v = AccountVault::default();
+        for entries in file.persons.values() {
+            for e in entries {
+                if let (Some(c), Ok(salt)) = (e.commitment(), hex::decode(&e.salt)) {
+                    v.values.insert(c, e.value.clone());
+                    v.salts.insert((e.event_id.clone(), e.field.clone()), salt);
+                }
+            }
+        }
+        v.persons = file.persons;
+        v
+    }
+
+    /// The value a commitment stands for, if the vault holds it.
+    pub fn value(&self, commitment: &str) -> Option<&str> {
+        self.values.get(commitment).map(String::as_str)
+    }
+
+    /// The salt of an event's personal field, if the vault holds it.
+    pub fn salt(&self, event_id: &str, field: &str) -> Option<&[u8]> {
+        self.salts
+            .get(&(event_id.to_string(), field.to_string()))
+            .map(Vec::as_slice)
+    }
+
+    /// Every entry, person by person.
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.persons.values().flatten()
+    }
+}
+
+/// An erasure begun and not yet known to be finished.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Intent {
+    pub account_id: String,
+    pub person: String,
+    pub event_id: String,
+}
+
+/// The vault of a store.
+#[derive(Debug)]
+pub struct Vault {
+    dir: PathBuf,
+    cache: Mutex<HashMap<String, Arc<AccountVault>>>,
+}
+
+fn io(what: &str, path: &Path, e: std::io::Error) -> Error {
+    Error::Io(format!("{what} {}: {e}", path.display()))
+}
+
+/// Syncs a directory (its entries: a rename or an unlink).
+fn sync_dir(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io("cannot sync the vault directory", dir, e))
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file, synced, renamed over it.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp).map_err(|e| io("cannot write", &tmp, e))?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| io("cannot write", &tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| io("cannot rename into", path, e))
+}
+
+impl Vault {
+    /// The vault in `dir` (created if missing).
+    pub fn open(dir: &Path) -> Result<Vault> {
+        std::fs::create_dir_all(dir).map_err(|e| io("cannot create the vault", dir, e))?;
+        Ok(Vault {
+            dir: dir.to_path_buf(),
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn stem(account: &str) -> String {
+        hex::encode(Sha256::digest(account.as_bytes()))
+    }
+
+    fn path(&self, account: &str) -> PathBuf {
+        self.dir.join(format!("{}.json", Vault::stem(account)))
+    }
+
+    fn read(&self, account: &str) -> Result<File> {
+        let path = self.path(account);
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                Error::Corrupt(format!(
+                    "the personal-data vault file {} cannot be read: {e}",
+                    path.display()
+                ))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(File {
+                account_id: account.to_string(),
+                persons: BTreeMap::new(),
+            }),
+            Err(e) => Err(io("cannot read", &path, e)),
+        }
+    }
+
+    fn write(&self, account: &str, file: File) -> Result<()> {
+        let path = self.path(account);
+        if file.persons.is_empty() {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io("cannot remove", &path, e)),
+            }
+        } else {
+            let bytes = serde_json::to_vec(&file).expect("vault files serialize");
+            write_atomically(&path, &bytes)?;
+        }
+        self.cache
+            .lock()
+            .expect("vault cache")
+            .insert(account.to_string(), Arc::new(AccountVault::of(file)));
+        Ok(())
+    }
+
+    /// One account's entries (read from its file on first use).
+    pub fn account(&self, account: &str) -> Result<Arc<AccountVault>> {
+        if let Some(v) = self.cache.lock().expect("vault cache").get(account) {
+            return Ok(v.clone());
+        }
+        let v = Arc::new(AccountVault::of(self.read(account)?));
+        self.cache
+            .lock()
+            .expect("vault cache")
+            .insert(account.to_string(), v.clone());
+        Ok(v)
+    }
+
+    /// Stores committed values (an append's, before its events are written), each account's
+    /// file rewritten once, and the directory synced: durable when this returns.
+    pub fn add(&self, committed: &[Committed]) -> Result<()> {
+        let mut by_account: BTreeMap<&str, Vec<&Committed>> = BTreeMap::new();
+        for c in committed {
+            by_account.entry(&c.account_id).or_default().push(c);
+        }
+        for (account, items) in &by_account {
+            let mut file = self.read(account)?;
+            for c in items {
+                let list = file.persons.entry(c.person.clone()).or_default();
+                list.retain(|e| !(e.event_id == c.entry.event_id && e.field == c.entry.field));
+                list.push(c.entry.clone());
+            }
+            self.write(account, file)?;
+        }
+        if !by_account.is_empty() {
+            sync_dir(&self.dir)?;
+        }
+        Ok(())
+    }
+
+    /// Removes every entry of a person; durable when this returns.
+    pub fn erase(&self, account: &str, person: &str) -> Result<()> {
+        let mut file = self.read(account)?;
+        if file.persons.remove(person).is_some() {
+            self.write(account, file)?;
+            sync_dir(&self.dir)?;
+        }
+        Ok(())
+    }
+
+    fn intent_path(&self, account: &str, person: &str) -> PathBuf {
+        let h = hex::encode(Sha256::digest(format!("{account}\0{person}").as_bytes()));
+        self.dir.join(format!("{h}.forget"))
+    }
+
+    /// Records that an erasure begins (before its event is appended).
+    pub fn begin_erasure(&self, intent: &Intent) -> Result<()> {
+        let path = self.intent_path(&intent.account_id, &intent.person);
+        write_atomically(
+            &path,
+            &serde_json::to_vec(intent).expect("intents serialize"),
+        )?;
+        sync_dir(&self.dir)
+    }
+
+    /// Records that an erasure is over (finished, or never to happen).
+    pub fn end_erasure(&self, intent: &Intent) -> Result<()> {
+        let path = self.intent_path(&intent.account_id, &intent.person);
+        match std::fs::remove_file(&path) {
+            Ok(()) => sync_dir(&self.dir),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io("cannot remove", &path, e)),
+        }
+    }
+
+    /// The erasures a crash left unfinished.
+    pub fn pending_erasures(&self) -> Result<Vec<Intent>> {
+        let mut out = Vec::new();
+        let entries = std::fs::read_dir(&self.dir).map_err(|e| io("cannot list", &self.dir, e))?;
+        for entry in entries {
+            let path = entry.map_err(|e| io("cannot list", &self.dir, e))?.path();
+            match path.extension().and_then(|x| x.to_str()) {
+                Some("forget") => {
+                    let bytes = std::fs::read(&path).map_err(|e| io("cannot read", &path, e))?;
+                    match serde_json::from_slice(&bytes) {
+                        Ok(i) => out.push(i),
+                        // A torn intent: its event was never appended (the intent is synced
+                        // first), so nothing was erased.
+                        Err(_) => std::fs::remove_file(&path)
+                            .map_err(|e| io("cannot remove", &path, e))?,
+                    }
+                }
+                // A temporary file a crash left behind: the rename never happened.
+                Some("tmp") => {
+                    std::fs::remove_file(&path).map_err(|e| io("cannot remove", &path, e))?
+                }
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// The accounts that have a vault file.
+    pub fn accounts(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        let entries = std::fs::read_dir(&self.dir).map_err(|e| io("cannot list", &self.dir, e))?;
+        for entry in entries {
+            let path = entry.map_err(|e| io("cannot list", &self.dir, e))?.path();
+            if path.extension().and_then(|x| x.to_str()) == Some("json") {
+                let bytes = std::fs::read(&path).map_err(|e| io("cannot read", &path, e))?;
+                let f: File = serde_json::from_slice(&bytes).map_err(|e| {
+                    Error::Corrupt(format!(
+                        "the vault file {} cannot be read: {e}",
+                        path.display()
+                    ))
+                })?;
+                out.push(f.account_id);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+}
