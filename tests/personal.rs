@@ -93,14 +93,19 @@ fn figures(data: &Path) -> Vec<Value> {
 }
 
 /// The figures before an erasure as they must be after it (SPEC 10): every object that
-/// describes `stakeholder` has `"name": null` (and a `title` null), `"erased": true`; an alert
-/// about them has `"name": null` in its detail; nothing else changes.
-fn erased_in(mut v: Value, stakeholder: &str) -> Value {
-    fn walk(v: &mut Value, s: &str) {
+/// describes the stakeholder has `"name": null` (and a `title` null), `"erased": true`; an
+/// alert about them has `"name": null` in its detail; nothing else changes.
+fn erased_in(v: Value, stakeholder: &str) -> Value {
+    erased_person_in(v, "stakeholder", stakeholder)
+}
+
+/// [`erased_in`] for a stakeholder or a member (`subject`).
+fn erased_person_in(mut v: Value, subject: &str, id: &str) -> Value {
+    fn walk(v: &mut Value, key: &str, s: &str) {
         match v {
             Value::Object(m) => {
-                let is_person = m.get("stakeholder_id").and_then(Value::as_str) == Some(s)
-                    && m.contains_key("name");
+                let is_person =
+                    m.get(key).and_then(Value::as_str) == Some(s) && m.contains_key("name");
                 if is_person {
                     m.insert("name".into(), Value::Null);
                     if m.contains_key("title") {
@@ -116,13 +121,18 @@ fn erased_in(mut v: Value, stakeholder: &str) -> Value {
                         }
                     }
                 }
-                m.values_mut().for_each(|x| walk(x, s));
+                m.values_mut().for_each(|x| walk(x, key, s));
             }
-            Value::Array(a) => a.iter_mut().for_each(|x| walk(x, s)),
+            Value::Array(a) => a.iter_mut().for_each(|x| walk(x, key, s)),
             _ => {}
         }
     }
-    walk(&mut v, stakeholder);
+    let key = if subject == "stakeholder" {
+        "stakeholder_id"
+    } else {
+        "member_id"
+    };
+    walk(&mut v, key, id);
     v
 }
 
@@ -559,4 +569,96 @@ fn sled_keeps_a_removed_values_bytes_in_its_files() {
         assert!(db.get(b"k").unwrap().is_none());
     }
     assert!(!holding(dir.path(), needle).is_empty());
+}
+
+/// Every view, the open alerts and the transitions of the stream's account at `sel`, as the
+/// query layer answers them (values revealed).
+fn answers(q: &kamlog::query::Query, sel: &kamlog::view::Selection) -> Vec<Value> {
+    let mut out: Vec<Value> = q
+        .views(common::streams::ACCOUNT, sel)
+        .unwrap()
+        .iter()
+        .map(|v| v.to_json())
+        .collect();
+    for history in [false, true] {
+        let doc = q
+            .alerts(Some(common::streams::ACCOUNT), sel, history)
+            .unwrap();
+        out.push(serde_json::to_value(doc).unwrap()["alerts"].take());
+    }
+    out
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: std::env::var("KAMLOG_PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(12),
+        ..proptest::prelude::ProptestConfig::default()
+    })]
+
+    /// Random valid streams (late events, retractions, departures) and random erasures of
+    /// stakeholders and members: at random as-of and known-at times every view, open alert and
+    /// transition equals the one before, but for the erased people's names (null, erased);
+    /// no file under the data directory holds an erased value.
+    #[test]
+    fn erasures_change_nothing_but_the_erased_peoples_fields(
+        seed in proptest::prelude::any::<u64>(), n in 10usize..70,
+        picks in proptest::collection::vec(proptest::prelude::any::<u16>(), 1..3),
+        asks in proptest::collection::vec((0.0f64..1.3, proptest::option::of(0.1f64..1.0)), 1..3),
+    ) {
+        use kamlog::view::{Policy, Selection};
+        let events = common::streams::stream(seed, n);
+        let (_dir, store) = common::temp_store();
+        common::append(&store, &events).unwrap();
+        let policy = Policy::default();
+        let q = kamlog::query::Query::new(&store, &policy).unwrap();
+        let stored = store.account_events(common::streams::ACCOUNT).unwrap();
+        let first = stored.iter().map(|e| e.occurred_at).min().unwrap();
+        let last = stored.iter().map(|e| e.occurred_at).max().unwrap();
+        let end = q.walked(common::streams::ACCOUNT, &Selection::as_of(last)).unwrap().state;
+        let people: Vec<(&str, String, String)> = end
+            .stakeholders
+            .iter()
+            .map(|(id, s)| ("stakeholder", id.clone(), s.name.clone()))
+            .chain(end.members.iter().map(|(id, m)| ("member", id.clone(), m.name.clone())))
+            .collect();
+        proptest::prop_assume!(!people.is_empty());
+        let mut chosen: Vec<&(&str, String, String)> =
+            picks.iter().map(|p| &people[*p as usize % people.len()]).collect();
+        chosen.sort();
+        chosen.dedup();
+        let sels: Vec<Selection> = asks
+            .iter()
+            .map(|(frac, known)| Selection {
+                as_of: first + chrono::Duration::seconds(((last - first).num_seconds() as f64 * frac) as i64),
+                known_at: known.map(|c| {
+                    let k = ((stored.len() as f64 * c) as usize).clamp(1, stored.len());
+                    stored[k - 1].recorded_at
+                }),
+            })
+            .collect();
+        let before: Vec<Vec<Value>> = sels.iter().map(|s| answers(&q, s)).collect();
+        for (subject, id, _) in &chosen {
+            let (mut o, mut e) = (Vec::new(), Vec::new());
+            let mut out = kamlog::command::Out { stdout: &mut o, stderr: &mut e, color: false };
+            kamlog::command::forget::run(
+                &store,
+                &policy,
+                kamlog::command::forget::Erasure { account: common::streams::ACCOUNT, subject, id, reason: "test" },
+                true,
+                &mut out,
+            )
+            .unwrap();
+        }
+        for (sel, b) in sels.iter().zip(before) {
+            let mut expected = b;
+            for (subject, id, _) in &chosen {
+                expected = expected.into_iter().map(|v| erased_person_in(v, subject, id)).collect();
+            }
+            proptest::prop_assert_eq!(answers(&q, sel), expected, "at {:?}", sel);
+        }
+        for (_, _, name) in &chosen {
+            let quoted = format!("\"{name}\"");
+            proptest::prop_assert!(holding(store.dir(), quoted.as_bytes()).is_empty(), "{} still in a file", name);
+        }
+    }
 }
