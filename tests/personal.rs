@@ -662,3 +662,100 @@ proptest::proptest! {
         }
     }
 }
+
+/// Waits up to `secs` for `f`.
+fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    false
+}
+
+#[test]
+fn on_the_bus_values_live_only_in_the_personal_bucket_and_erasure_removes_them_from_jetstreams_files(
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let js_dir = dir.path().join("js");
+    ok(&data, &["import", NORTHWIND]);
+    let personal = dir.path().join("p.jsonl");
+    ok(&data, &["export", "--personal", personal.to_str().unwrap()]);
+    let salts: Vec<String> = std::fs::read_to_string(&personal)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| OLAF.contains(&e["value"].as_str().unwrap()))
+        .map(|e| e["salt"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(salts.len(), 3);
+    let nats = common::nats::Nats::start_on(common::nats::free_port(), &js_dir);
+    let mut serve = std::process::Command::new(common::web::KAMLOG)
+        .arg("--data")
+        .arg(&data)
+        .args(["serve", "--nats", &nats.url(), "--tick", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The values reach the bus, in the personal bucket's files only (the events stream holds
+    // commitments, the views bucket no names, the alert messages commitments).
+    assert!(
+        eventually(60, || !holding(&js_dir, b"Olaf Jensen").is_empty()),
+        "the personal bucket never received s-olaf's values"
+    );
+    // Let the alert pass and the views land too, then look at every file.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    for v in OLAF {
+        let held = holding(&js_dir, v.as_bytes());
+        assert!(!held.is_empty(), "{v} not on the bus");
+        assert!(
+            held.iter()
+                .all(|f| f.to_string_lossy().contains("KV_kamlog_personal")),
+            "{v} outside the personal bucket: {held:?}"
+        );
+    }
+    // forget through the running serve (it holds the store).
+    let out = ok(
+        &data,
+        &[
+            "forget",
+            "northwind",
+            "--stakeholder",
+            "s-olaf",
+            "--reason",
+            "GDPR art. 17",
+        ],
+    );
+    assert!(
+        out.contains("erased the personal data of stakeholder s-olaf"),
+        "{out}"
+    );
+    let gone = || {
+        OLAF.iter()
+            .all(|v| holding(&js_dir, v.as_bytes()).is_empty())
+            && salts
+                .iter()
+                .all(|s| holding(&js_dir, s.as_bytes()).is_empty())
+    };
+    let erased = eventually(60, gone);
+    let _ = serve.kill();
+    let _ = serve.wait();
+    assert!(
+        erased,
+        "still in JetStream's files: {:?}",
+        OLAF.iter()
+            .flat_map(|v| holding(&js_dir, v.as_bytes()))
+            .collect::<Vec<_>>()
+    );
+    for v in OLAF {
+        assert!(
+            holding(&data, v.as_bytes()).is_empty(),
+            "{v} in the data directory"
+        );
+    }
+    drop(nats);
+}

@@ -24,6 +24,7 @@ mod api;
 mod connection;
 mod feed;
 mod kv;
+pub mod personal;
 mod publisher;
 
 pub use alerts::transition_id;

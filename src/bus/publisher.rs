@@ -73,6 +73,8 @@ struct Publisher {
     opts: ServeOptions,
     feed: Feed,
     views: Option<Views>,
+    /// The personal-data bucket (SPEC 10).
+    personal: Option<super::personal::Personal>,
     stop: watch::Receiver<bool>,
     synced: bool,
     generation: u64,
@@ -101,6 +103,7 @@ pub(super) async fn run(
         store,
         opts,
         views: None,
+        personal: None,
         stop: stop.clone(),
         synced: false,
         generation: 0,
@@ -233,6 +236,10 @@ impl Publisher {
         if self.views.is_none() {
             self.views = Some(Views::open(self.feed.js(), &self.opts.names).await?);
         }
+        if self.personal.is_none() {
+            self.personal =
+                Some(super::personal::Personal::open(self.feed.js(), &self.opts.names).await?);
+        }
         self.synced = true;
         Ok(())
     }
@@ -263,6 +270,7 @@ impl Publisher {
             self.feed.send(subject, headers, raw.clone()).await?;
         }
         let seqs = self.feed.settle().await?;
+        self.publish_personal(&batch).await?;
         self.done = to;
         set_meta(&self.store, "checkpoint", to)?;
         if let Some(last) = seqs.last() {
@@ -272,6 +280,23 @@ impl Publisher {
             self.pending.insert(e.account_id);
         }
         Ok(durable > to)
+    }
+
+    /// The personal values of a published batch's people to the personal bucket, and their
+    /// erasure from it (SPEC 10).
+    async fn publish_personal(&self, batch: &[(StoredEvent, Bytes)]) -> Result<()> {
+        let Some(bucket) = &self.personal else {
+            return Ok(());
+        };
+        for (e, _) in batch {
+            if let crate::event::EventData::PersonalDataErased(d) = &e.data {
+                bucket.erase(&e.account_id, &d.subject, &d.id).await?;
+            } else if let Some((subject, id)) = crate::personal::subject(&e.data) {
+                let vault = self.store.vault().account(&e.account_id)?;
+                bucket.put(&e.account_id, subject, id, &vault).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Starts an alert pass if none runs and one is due.
