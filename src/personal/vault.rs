@@ -209,7 +209,12 @@ impl Vault {
         }
         let mut written = Vec::with_capacity(by_account.len());
         for (account, items) in &by_account {
-            let mut file = self.read(account)?;
+            // The cached entries are the file's (this process holds the store's lock, and
+            // every write goes through here or `erase`, which update the cache).
+            let mut file = File {
+                account_id: account.to_string(),
+                persons: self.account(account)?.persons.clone(),
+            };
             for c in items {
                 let list = file.persons.entry(c.person.clone()).or_default();
                 list.retain(|e| !(e.event_id == c.entry.event_id && e.field == c.entry.field));
