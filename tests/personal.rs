@@ -17,16 +17,7 @@ const NORTHWIND: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/replays/northwind-journey/events.jsonl"
 );
-const VIEWS: [&str; 8] = [
-    "coverage",
-    "stage",
-    "value",
-    "classification",
-    "economics",
-    "relationships",
-    "map",
-    "contracts",
-];
+use common::VIEWS;
 const AS_OF: [&str; 3] = [
     "2023-06-01T00:00:00Z",
     "2024-07-03T00:00:00Z",
@@ -663,18 +654,6 @@ proptest::proptest! {
     }
 }
 
-/// Waits up to `secs` for `f`.
-fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
-    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
-    while std::time::Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    false
-}
-
 #[test]
 fn on_the_bus_values_live_only_in_the_personal_bucket_and_erasure_removes_them_from_jetstreams_files(
 ) {
@@ -704,7 +683,7 @@ fn on_the_bus_values_live_only_in_the_personal_bucket_and_erasure_removes_them_f
     // The values reach the bus, in the personal bucket's files only (the events stream holds
     // commitments, the views bucket no names, the alert messages commitments).
     assert!(
-        eventually(60, || !holding(&js_dir, b"Olaf Jensen").is_empty()),
+        common::web::wait_until(60, || !holding(&js_dir, b"Olaf Jensen").is_empty()),
         "the personal bucket never received s-olaf's values"
     );
     // Let the alert pass and the views land too, then look at every file.
@@ -741,7 +720,7 @@ fn on_the_bus_values_live_only_in_the_personal_bucket_and_erasure_removes_them_f
                 .iter()
                 .all(|s| holding(&js_dir, s.as_bytes()).is_empty())
     };
-    let erased = eventually(60, gone);
+    let erased = common::web::wait_until(60, gone);
     let _ = serve.kill();
     let _ = serve.wait();
     assert!(

@@ -31,16 +31,7 @@ fn store_with_replays() -> (tempfile::TempDir, PathBuf) {
 }
 
 const ACCOUNTS: [&str; 3] = ["northwind", "oscorp", "umbra"];
-const VIEWS: [&str; 8] = [
-    "coverage",
-    "stage",
-    "value",
-    "classification",
-    "economics",
-    "relationships",
-    "map",
-    "contracts",
-];
+use common::VIEWS;
 /// Business instants inside the three replays' histories, and one system time.
 const AS_OF: [&str; 3] = [
     "2025-02-10T12:00:00Z",

@@ -331,30 +331,21 @@ fn run(cli: Cli) -> Result<i32, Error> {
             expected_version,
             personal,
         } => {
-            let Some(personal) = personal else {
-                return import(
-                    &cli.data,
-                    nats.as_ref(),
-                    &prefix,
-                    &policy,
-                    &file,
-                    batch_size,
-                    expected_version,
-                    json,
-                );
+            // With --personal, every entry is checked against the events file first.
+            let entries = match &personal {
+                Some(_) if nats.is_some() => {
+                    return Err(Error::Usage(
+                        "import --personal works on --data only: personal values never travel \
+                         to a server in a request"
+                            .into(),
+                    ))
+                }
+                Some(p) => Some(crate::command::personal::check(p, &file)?),
+                None => None,
             };
-            if nats.is_some() {
-                return Err(Error::Usage(
-                    "import --personal works on --data only: personal values never travel to a \
-                     server in a request"
-                        .into(),
-                ));
-            }
-            // Every entry checked against the events file before anything is stored.
-            let entries = crate::command::personal::check(&personal, &file)?;
             let code = import(
                 &cli.data,
-                None,
+                nats.as_ref(),
                 &prefix,
                 &policy,
                 &file,
@@ -362,13 +353,13 @@ fn run(cli: Cli) -> Result<i32, Error> {
                 expected_version,
                 json,
             )?;
-            if code == 0 {
+            if let (0, Some(entries), Some(p)) = (code, entries, personal) {
                 let store = Store::open(&cli.data)?;
                 store.vault().add(&entries)?;
                 eprintln!(
                     "restored {} from {}",
                     crate::command::count(entries.len(), "personal value", "personal values"),
-                    personal.display()
+                    p.display()
                 );
             }
             return Ok(code);

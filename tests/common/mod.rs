@@ -13,6 +13,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 static NEXT: AtomicU64 = AtomicU64::new(1);
 
+/// Every view `kamlog view` knows (SPEC 8).
+pub const VIEWS: [&str; 8] = [
+    "coverage",
+    "stage",
+    "value",
+    "classification",
+    "economics",
+    "relationships",
+    "map",
+    "contracts",
+];
+
 /// A fresh, unique event id.
 pub fn new_id() -> String {
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
