@@ -329,6 +329,15 @@ fn an_erased_person_gets_no_new_personal_data_and_a_repeated_event_restores_noth
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("d");
     ok(&data, &["import", NORTHWIND]);
+    let (old, old_personal) = (dir.path().join("old.jsonl"), dir.path().join("old-p.jsonl"));
+    std::fs::write(
+        &old,
+        ok(
+            &data,
+            &["export", "--personal", old_personal.to_str().unwrap()],
+        ),
+    )
+    .unwrap();
     ok(
         &data,
         &[
@@ -340,6 +349,22 @@ fn an_erased_person_gets_no_new_personal_data_and_a_repeated_event_restores_noth
             "request",
         ],
     );
+    // An export taken before the erasure, with its personal file: refused, nothing restored.
+    let (code, _, err) = kamlog(
+        &data,
+        &[
+            "import",
+            old.to_str().unwrap(),
+            "--personal",
+            old_personal.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("stakeholder:s-olaf") && err.contains("was erased in this store"),
+        "{err}"
+    );
+    assert!(holding(&data, b"Olaf Jensen").is_empty());
     let f = dir.path().join("e.jsonl");
     // A new title for s-olaf: rejected, naming the erasure; nothing stored.
     let update = json!({"event_id": common::new_id(), "account_id": "northwind", "type": "stakeholder_updated",

@@ -355,6 +355,7 @@ fn run(cli: Cli) -> Result<i32, Error> {
             )?;
             if let (0, Some(entries), Some(p)) = (code, entries, personal) {
                 let store = Store::open(&cli.data)?;
+                crate::command::personal::refuse_erased(&store, &policy, &entries)?;
                 store.vault().add(&entries)?;
                 eprintln!(
                     "restored {} from {}",

@@ -170,3 +170,43 @@ pub fn check(personal: &Path, events: &Path) -> Result<Vec<Committed>> {
     }
     Ok(out)
 }
+
+/// Refuses to restore the values of anyone whose personal data this store has erased (an
+/// older export's personal file must not bring them back).
+pub fn refuse_erased(
+    store: &Store,
+    policy: &crate::view::Policy,
+    entries: &[Committed],
+) -> Result<()> {
+    // Revealing answers add whoever the latest checkpoint has erased, whenever it happened.
+    let q = crate::query::Query::new(store, policy)?;
+    let mut erased: HashMap<&str, BTreeSet<String>> = HashMap::new();
+    for c in entries {
+        if !erased.contains_key(c.account_id.as_str()) {
+            let sel = crate::view::Selection::as_of(chrono::Utc::now());
+            let people = q
+                .walked(&c.account_id, &sel)?
+                .state
+                .erased
+                .into_keys()
+                .collect();
+            erased.insert(&c.account_id, people);
+        }
+        if erased[c.account_id.as_str()].contains(&c.person) {
+            return Err(Error::Rejected {
+                at: Location {
+                    line: None,
+                    index: 0,
+                    event_id: Some(c.entry.event_id.clone()),
+                    field: "event_id".into(),
+                },
+                reason: format!(
+                    "the personal data of {} in account {} was erased in this store: it is not \
+                     restored (nothing of the personal file was)",
+                    c.person, c.account_id
+                ),
+            });
+        }
+    }
+    Ok(())
+}
