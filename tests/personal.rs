@@ -461,6 +461,12 @@ fn export_and_import_with_personal_data_round_trip_and_check_every_commitment() 
         assert_eq!(k["name"], Value::Null, "{k}");
         assert!(k.get("erased").is_none(), "{k}");
     }
+    // People see why there is no name: unknown here, not erased.
+    let human = ok(&c, &["view", "northwind", "coverage", "--as-of", AS_OF[2]]);
+    assert!(
+        human.contains("(unknown)") && !human.contains("(erased)"),
+        "{human}"
+    );
     ok(&b, &["verify"]);
     assert_eq!(ok(&a, &["export"]), ok(&b, &["export"]));
 }

@@ -12,9 +12,11 @@ pub struct Names {
     pub stakeholders: HashMap<String, String>,
 }
 
-/// A name as people see it: `(erased)` where the vault does not hold it (SPEC 10).
-fn shown(name: &str) -> String {
-    crate::personal::reveal::shown(name).unwrap_or_else(|| crate::personal::reveal::ERASED.into())
+/// A name as people see it: `(erased)` or `(unknown)` where the vault does not hold it
+/// (SPEC 10).
+fn shown(name: &str, erased: bool) -> String {
+    let n = crate::personal::reveal::shown(name);
+    crate::personal::reveal::name_for_people(n.as_deref(), erased).to_string()
 }
 
 impl Names {
@@ -23,12 +25,15 @@ impl Names {
             members: state
                 .members
                 .iter()
-                .map(|(id, m)| (id.clone(), shown(&m.name)))
+                .map(|(id, m)| (id.clone(), shown(&m.name, state.is_erased("member", id))))
                 .collect(),
             stakeholders: state
                 .stakeholders
                 .iter()
-                .map(|(id, s)| (id.clone(), shown(&s.name)))
+                .map(|(id, s)| {
+                    let erased = state.is_erased("stakeholder", id);
+                    (id.clone(), shown(&s.name, erased))
+                })
                 .collect(),
         }
     }
@@ -54,7 +59,11 @@ impl Names {
 
 fn beside(id: &str, name: Option<&String>) -> String {
     match name {
-        Some(n) if n == crate::personal::reveal::ERASED => format!("{id} {n}"),
+        Some(n)
+            if n == crate::personal::reveal::ERASED || n == crate::personal::reveal::UNKNOWN =>
+        {
+            format!("{id} {n}")
+        }
         Some(n) => format!("{id} ({n})"),
         None => id.to_string(),
     }

@@ -4,11 +4,6 @@
 use super::names::Names;
 use super::Out;
 
-/// A person's name in a table: `(erased)` when the view has none (SPEC 10).
-fn shown(name: &Option<String>) -> String {
-    name.clone()
-        .unwrap_or_else(|| crate::personal::reveal::ERASED.into())
-}
 use crate::error::Error;
 use crate::query::Query;
 use crate::view::classification::ClassificationView;
@@ -329,7 +324,7 @@ fn coverage(v: &CoverageView, names: &Names) -> String {
             };
             vec![
                 k.stakeholder_id.clone(),
-                shown(&k.name),
+                crate::personal::reveal::name_for_people(k.name.as_deref(), k.erased).to_string(),
                 k.coverage.to_string(),
                 flag.to_string(),
                 list(&k.covered_by, &|i| names.member(i)),
@@ -347,7 +342,7 @@ fn coverage(v: &CoverageView, names: &Names) -> String {
         .map(|m| {
             vec![
                 m.member_id.clone(),
-                shown(&m.name),
+                crate::personal::reveal::name_for_people(m.name.as_deref(), m.erased).to_string(),
                 list(&m.sole_links, &|i| names.stakeholder(i)),
                 m.successor
                     .as_deref()

@@ -8,8 +8,20 @@ use super::{is_commitment, PREFIX};
 use crate::model::AccountState;
 use serde_json::Value;
 
-/// How text shows a value the vault does not hold.
+/// How text shows the value of a person whose personal data was erased.
 pub const ERASED: &str = "(erased)";
+/// How text shows a value the vault does not hold for a person who was not erased (an export
+/// imported without its personal file).
+pub const UNKNOWN: &str = "(unknown)";
+
+/// A person's name for people: the name, or why there is none.
+pub fn name_for_people(name: Option<&str>, erased: bool) -> &str {
+    match name {
+        Some(n) => n,
+        None if erased => ERASED,
+        None => UNKNOWN,
+    }
+}
 
 fn open(s: &mut String, vault: &AccountVault) {
     if is_commitment(s) {

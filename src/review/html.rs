@@ -111,7 +111,7 @@ pub fn coverage(r: &Review) -> Markup {
                 tbody {
                     @for k in &c.key_stakeholders {
                         tr data-id=(k.stakeholder_id) {
-                            td { (k.name.as_deref().unwrap_or(crate::personal::reveal::ERASED)) }
+                            td { (crate::personal::reveal::name_for_people(k.name.as_deref(), k.erased)) }
                             td { (names(&k.covered_by, |id| r.member_name(id))) }
                             td.num { (k.coverage) }
                             td class={"risk-" (k.risk)} { (k.risk) }
@@ -124,7 +124,7 @@ pub fn coverage(r: &Review) -> Markup {
                 tbody {
                     @for m in &c.members {
                         tr data-id=(m.member_id) {
-                            td { (m.name.as_deref().unwrap_or(crate::personal::reveal::ERASED)) }
+                            td { (crate::personal::reveal::name_for_people(m.name.as_deref(), m.erased)) }
                             td { (names(&m.sole_links, |id| r.stakeholder_name(id))) }
                             td {
                                 @match &m.successor {

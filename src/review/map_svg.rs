@@ -190,7 +190,7 @@ pub fn svg(r: &Review) -> Markup {
                         rect x=(RIGHT_X) y=(y) width=(NODE_W) height=(NODE_H) rx="6" {}
                         text x=(RIGHT_X + 10.0) y=(y + 15.0) {
                             @if s.key { "★ " }
-                            (s.name.as_deref().unwrap_or(crate::personal::reveal::ERASED))
+                            (crate::personal::reveal::name_for_people(s.name.as_deref(), s.erased))
                         }
                         text.sub x=(RIGHT_X + 10.0) y=(y + 29.0) {
                             (s.title.as_deref().unwrap_or(&s.function))
