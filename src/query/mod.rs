@@ -196,20 +196,12 @@ impl<'a> Query<'a> {
         let mut transitions = Vec::new();
         for a in &accounts {
             let w = self.walked(a, sel)?;
-            let vault = self.vault_of(a)?;
-            let reveal = |detail: &mut serde_json::Value| {
-                if let Some(v) = &vault {
-                    crate::personal::reveal::json(detail, v);
-                }
-            };
             if history {
                 let mut t = w.alerts.transitions;
-                t.iter_mut().for_each(|x| reveal(&mut x.detail));
+                self.reveal_details(a, t.iter_mut().map(|x| &mut x.detail))?;
                 transitions.extend(t);
             } else {
-                let mut o = w.alerts.open_alerts(&w.state, sel.as_of, self.policy);
-                o.iter_mut().for_each(|x| reveal(&mut x.detail));
-                open.extend(o);
+                open.extend(self.open_alerts(a, &w, sel)?);
             }
         }
         Ok(AlertsDoc {
@@ -221,6 +213,32 @@ impl<'a> Query<'a> {
                 AlertList::Open(open)
             },
         })
+    }
+
+    /// An account's open alerts at `sel` from its walk, personal values in their details
+    /// revealed as in every answer (SPEC 10).
+    pub fn open_alerts(
+        &self,
+        account: &str,
+        w: &Walked,
+        sel: &Selection,
+    ) -> Result<Vec<crate::alert::Alert>> {
+        let mut open = w.alerts.open_alerts(&w.state, sel.as_of, self.policy);
+        self.reveal_details(account, open.iter_mut().map(|x| &mut x.detail))?;
+        Ok(open)
+    }
+
+    /// Alert details with the vault's values in place of commitments (`null` where it holds
+    /// none), when answers reveal them.
+    fn reveal_details<'d>(
+        &self,
+        account: &str,
+        details: impl Iterator<Item = &'d mut serde_json::Value>,
+    ) -> Result<()> {
+        if let Some(v) = self.vault_of(account)? {
+            details.for_each(|d| crate::personal::reveal::json(d, &v));
+        }
+        Ok(())
     }
 
     /// The meta record of an account's checkpoints, brought up to the head first.

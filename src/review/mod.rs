@@ -80,9 +80,7 @@ impl Review {
         let events = EventsOnce::default();
         let walked = q.walked_reading(account, sel, &events)?;
         let view = |kind: ViewKind| crate::query::render(kind, &walked, sel, q.policy());
-        let mut alerts = walked
-            .alerts
-            .open_alerts(&walked.state, sel.as_of, q.policy());
+        let mut alerts = q.open_alerts(account, &walked, sel)?;
         alerts.sort_by(|a, b| {
             b.severity
                 .cmp(&a.severity)
