@@ -37,6 +37,7 @@ pub mod event;
 pub mod history;
 pub mod import;
 pub mod model;
+pub mod nats;
 pub mod personal;
 pub mod query;
 pub mod review;

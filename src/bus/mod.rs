@@ -21,7 +21,7 @@
 
 pub mod alerts;
 mod api;
-mod connection;
+use crate::nats as connection;
 mod feed;
 mod kv;
 pub mod personal;

@@ -2,8 +2,11 @@
 //! library errors to messages and exit codes (0 success, 1 rejected input or failed check,
 //! 2 usage error).
 
+mod place;
 mod replay;
 mod schemas;
+
+use place::Place;
 
 pub use replay::{compare as compare_json, replay as replay_scenario};
 
@@ -59,6 +62,14 @@ pub struct Cli {
     /// The client certificate's private key (PEM).
     #[arg(long, global = true, value_name = "FILE", requires = "nats_tls_cert")]
     pub nats_tls_key: Option<PathBuf>,
+    /// Keep the log on a NATS JetStream cluster (nats://HOST:PORT[,HOST:PORT…], nats-server
+    /// 2.12 or later) instead of sled; --data then holds only this process's cache (a mirror
+    /// of the log, checkpoints, the personal-data vault). The --nats-* files apply to it.
+    #[arg(long, global = true, env = "KAMLOG_STORE", value_name = "URL", value_parser = place::parse_store)]
+    pub store: Option<String>,
+    /// Replicas of the log stream a cluster store creates (SPEC 11).
+    #[arg(long, global = true, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=5))]
+    pub replicas: u64,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -272,11 +283,22 @@ fn run(cli: Cli) -> Result<i32, Error> {
         tls_cert: cli.nats_tls_cert.clone(),
         tls_key: cli.nats_tls_key.clone(),
     };
+    let prefix = cli.nats_prefix.clone();
+    let place = Place {
+        data: cli.data.clone(),
+        cluster: cli
+            .store
+            .as_deref()
+            .map(|url| crate::store::jetstream::ClusterConfig {
+                connection: crate::bus::Connection::new(url).with_files(files.clone()),
+                prefix: prefix.clone(),
+                replicas: cli.replicas as usize,
+            }),
+    };
     let nats = cli
         .nats
         .as_deref()
         .map(|url| crate::bus::Connection::new(url).with_files(files));
-    let prefix = cli.nats_prefix.clone();
     let request = match cli.command {
         Command::Serve {
             tick,
@@ -299,11 +321,11 @@ fn run(cli: Cli) -> Result<i32, Error> {
                 opts.policy = policy.clone();
                 opts
             });
-            return serve(&cli.data, bus, web, &prefix);
+            return serve(&place, bus, web, &prefix);
         }
         Command::Web { http, token_file } => {
             let web = web_options(&http, token_file.as_deref(), &policy)?;
-            return serve(&cli.data, None, Some(web), &prefix);
+            return serve(&place, None, Some(web), &prefix);
         }
         Command::Report {
             account,
@@ -312,7 +334,7 @@ fn run(cli: Cli) -> Result<i32, Error> {
             since,
             output,
         } => {
-            let store = existing(&cli.data, false)?;
+            let store = place.existing(false)?;
             return report(&store, &policy, &account, as_of, known_at, since, output);
         }
         Command::Schemas { dir } => return schemas::run(&dir),
@@ -344,7 +366,7 @@ fn run(cli: Cli) -> Result<i32, Error> {
                 None => None,
             };
             let code = import(
-                &cli.data,
+                &place,
                 nats.as_ref(),
                 &prefix,
                 &policy,
@@ -354,7 +376,7 @@ fn run(cli: Cli) -> Result<i32, Error> {
                 json,
             )?;
             if let (0, Some(entries), Some(p)) = (code, entries, personal) {
-                let store = Store::open(&cli.data)?;
+                let store = place.open(true)?;
                 crate::command::personal::refuse_erased(&store, &policy, &entries)?;
                 store.vault().add(&entries)?;
                 eprintln!(
@@ -376,7 +398,7 @@ fn run(cli: Cli) -> Result<i32, Error> {
                         .into(),
                 ));
             }
-            let store = existing(&cli.data, false)?;
+            let store = place.existing(false)?;
             let code = with_stdio(|out| {
                 crate::command::execute(
                     &store,
@@ -466,10 +488,10 @@ fn run(cli: Cli) -> Result<i32, Error> {
     if let Some(conn) = nats {
         return remote(&conn, &prefix, request, json);
     }
-    let store = match open_for(&cli.data, &request) {
+    let store = match open_for(&place, &request) {
         Ok(s) => s,
         // Held by a running `kamlog serve`: the command goes through it.
-        Err(Error::InUse(m)) => match crate::bus::Serving::find(&cli.data) {
+        Err(Error::InUse(m)) => match crate::bus::Serving::find(&place.data) {
             Some(s) => return remote(&s.connection(), &s.prefix, request, json),
             None => return Err(Error::InUse(m)),
         },
@@ -526,11 +548,11 @@ fn read_events(file: &str) -> Result<String, Error> {
 }
 
 /// Opens the store for a request: one that writes may create it, one that only reads never.
-fn open_for(data: &std::path::Path, request: &Request) -> Result<Store, Error> {
+fn open_for(place: &Place, request: &Request) -> Result<Store, Error> {
     match request {
-        Request::Append { .. } => Store::open(data),
-        Request::Verify => existing(data, true),
-        _ => existing(data, false),
+        Request::Append { .. } => place.open(true),
+        Request::Verify => place.existing(true),
+        _ => place.existing(false),
     }
 }
 
@@ -553,12 +575,12 @@ fn web_options(
 /// `kamlog serve` / `kamlog web`: the bus, the web server or both on one open store, until
 /// SIGINT or SIGTERM.
 fn serve(
-    data: &std::path::Path,
+    place: &Place,
     bus: Option<crate::bus::ServeOptions>,
     web: Option<crate::web::WebOptions>,
     prefix: &str,
 ) -> Result<i32, Error> {
-    let store = Store::open(data)?;
+    let store = place.open(true)?;
     let rt = tokio::runtime::Runtime::new().map_err(|e| Error::Io(e.to_string()))?;
     let _announced = match &bus {
         Some(o) => Some(crate::bus::Serving::announce(
@@ -632,7 +654,7 @@ fn report(
 /// sent in atomic batches).
 #[allow(clippy::too_many_arguments)]
 fn import(
-    data: &std::path::Path,
+    place: &Place,
     nats: Option<&crate::bus::Connection>,
     prefix: &str,
     policy: &crate::view::Policy,
@@ -644,9 +666,9 @@ fn import(
     if let Some(conn) = nats {
         return remote_import(conn, prefix, file, batch_size, expected, json);
     }
-    let store = match Store::open(data) {
+    let store = match place.open(true) {
         Ok(s) => s,
-        Err(Error::InUse(m)) => match crate::bus::Serving::find(data) {
+        Err(Error::InUse(m)) => match crate::bus::Serving::find(&place.data) {
             Some(s) => {
                 return remote_import(&s.connection(), &s.prefix, file, batch_size, expected, json)
             }
@@ -768,21 +790,6 @@ fn renumber(msg: &str, first_line: usize) -> String {
             Err(_) => msg.to_string(),
         },
         None => msg.to_string(),
-    }
-}
-
-/// Opens the store of a command that only reads: it never creates one (SPEC 7 v2).
-fn existing(data: &std::path::Path, for_verify: bool) -> Result<Store, Error> {
-    if !Store::exists(data) {
-        return Err(Error::Io(format!(
-            "no store at {}: a store is made by the first `append` or `import`; give --data DIR (or set KAMLOG_DATA) to use another",
-            data.display()
-        )));
-    }
-    if for_verify {
-        Store::open_for_verify(data)
-    } else {
-        Store::open(data)
     }
 }
 

@@ -170,6 +170,8 @@ pub fn import(
             "--batch-size must be 1 to {MAX_BATCH_EVENTS}"
         )));
     }
+    // A cluster takes at most its atomic-batch limit per append (SPEC 11).
+    let batch_size = batch_size.min(store.max_batch());
     // Pass 1: check the shape of every line, so that a malformed file stores nothing.
     let check = crate::import::check_file(file, MAX_LISTED_ERRORS)?;
     if check.bad_lines > 0 {

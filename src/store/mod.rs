@@ -20,6 +20,7 @@
 
 pub mod accept;
 mod format;
+pub mod jetstream;
 mod layout;
 mod lock;
 mod writer;
@@ -61,7 +62,12 @@ struct Inner {
     writer: writer::WriterHandle,
     dir: PathBuf,
     vault: Arc<crate::personal::Vault>,
+    /// The cluster holding the log, when this store's sled tree is only a mirror of it.
+    cluster: Option<Arc<jetstream::Cluster>>,
     _lock: lock::DirLock,
+    /// A directory removed when the store closes (the throw-away mirror of `verify`);
+    /// declared last so that it goes after everything that uses it.
+    _scratch: Option<mirror::Scratch>,
 }
 
 pub(crate) fn encode_head(version: u64, position: u64, hash: &str) -> Vec<u8> {
@@ -109,7 +115,72 @@ impl Store {
         Store::open_with(dir.as_ref(), false)
     }
 
+    /// Opens the store whose log is on a NATS JetStream cluster (SPEC 11), with `cache` as
+    /// this process's own directory for the mirror of the log, the checkpoints and the vault.
+    /// `create` makes the log stream if the cluster has none (a command that only reads
+    /// fails instead). A mirror that no longer matches the cluster's log is dropped and
+    /// read again.
+    pub fn open_cluster(
+        cache: impl AsRef<Path>,
+        config: jetstream::ClusterConfig,
+        create: bool,
+    ) -> Result<Store> {
+        let cluster = Arc::new(jetstream::Cluster::connect(config)?);
+        if !cluster.exists()? {
+            if !create {
+                return Err(Error::Io(format!(
+                    "no store on the cluster at {}: the stream {} does not exist; a store is made by the first `append` or `import`",
+                    cluster.config().connection,
+                    cluster.config().stream()
+                )));
+            }
+            cluster.create()?;
+        }
+        let mirror_dir = mirror::dir(cache.as_ref(), cluster.config());
+        match Store::open_inner(&mirror_dir, false, Some(cluster.clone())) {
+            Err(e) if mirror::is_stale(&e) => {
+                mirror::discard(&mirror_dir)?;
+                Store::open_inner(&mirror_dir, false, Some(cluster))
+            }
+            other => other,
+        }
+    }
+
+    /// Opens a cluster's log into a fresh mirror in a temporary directory, removed when the
+    /// store closes: what `verify` reads is then the cluster's bytes, not a cache.
+    pub fn open_cluster_fresh(config: jetstream::ClusterConfig) -> Result<Store> {
+        let scratch = mirror::Scratch::new()?;
+        let store = Store::open_cluster(scratch.path(), config, false)?;
+        let mut store = store;
+        match Arc::get_mut(&mut store.inner) {
+            Some(inner) => inner._scratch = Some(scratch),
+            None => unreachable!("a store just opened has one owner"),
+        }
+        Ok(store)
+    }
+
+    /// The cluster holding the log, if the log is not in sled.
+    pub fn cluster(&self) -> Option<&jetstream::Cluster> {
+        self.inner.cluster.as_deref()
+    }
+
+    /// The most events one append may hold on this store.
+    pub fn max_batch(&self) -> usize {
+        match self.inner.cluster {
+            Some(_) => jetstream::MAX_ATOMIC_EVENTS,
+            None => MAX_BATCH_EVENTS,
+        }
+    }
+
     fn open_with(dir: &Path, check_mark: bool) -> Result<Store> {
+        Store::open_inner(dir, check_mark, None)
+    }
+
+    fn open_inner(
+        dir: &Path,
+        check_mark: bool,
+        cluster: Option<Arc<jetstream::Cluster>>,
+    ) -> Result<Store> {
         let dir = dir.to_path_buf();
         std::fs::create_dir_all(&dir).map_err(|e| {
             Error::Io(format!(
@@ -141,15 +212,16 @@ impl Store {
         format::check(&db, &log)?;
         let vault = Arc::new(crate::personal::Vault::open(&dir.join("vault"))?);
         let durable_position = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let writer = writer::spawn(
-            db.clone(),
-            log.clone(),
-            dir.clone(),
-            durable.try_clone()?,
-            durable_position.clone(),
+        let writer = writer::spawn(writer::Parts {
+            db: db.clone(),
+            log: log.clone(),
+            dir: dir.clone(),
+            sync: durable.try_clone()?,
+            durable: durable_position.clone(),
             marked,
-            vault.clone(),
-        )?;
+            vault: vault.clone(),
+            cluster: cluster.clone(),
+        })?;
         let store = Store {
             inner: Arc::new(Inner {
                 db,
@@ -159,7 +231,9 @@ impl Store {
                 writer,
                 dir,
                 vault,
+                cluster,
                 _lock: lock,
+                _scratch: None,
             }),
         };
         store.finish_erasures()?;
@@ -208,6 +282,13 @@ impl Store {
         expected_version: Option<u64>,
     ) -> Result<AppendOutcome> {
         space::before_append(&self.inner.dir, events.len())?;
+        if self.inner.cluster.is_some() && events.len() > jetstream::MAX_ATOMIC_EVENTS {
+            return Err(Error::Usage(format!(
+                "an append to a cluster holds at most {} events (JetStream's atomic batch limit); this one has {}: use `kamlog import`, which batches within it",
+                jetstream::MAX_ATOMIC_EVENTS,
+                events.len()
+            )));
+        }
         self.inner.writer.append(events, expected_version)
     }
 
@@ -438,6 +519,7 @@ fn open_sled(path: &Path) -> Result<sled::Db> {
 }
 
 pub(crate) mod mark;
+mod mirror;
 pub mod space;
 pub mod verify;
 pub mod verify_export;

@@ -12,6 +12,7 @@
 //! it touched; they are rebuilt from the log on next use (the log is the truth).
 
 use super::accept::{Ledger, Rules};
+use super::jetstream::Cluster;
 use super::*;
 use crate::event::{format_recorded_at, NewEvent};
 use chrono::{DateTime, Utc};
@@ -25,6 +26,12 @@ use std::time::{Duration, Instant};
 
 /// How often, at most, the durability mark is rewritten while appends go on.
 const MARK_EVERY: Duration = Duration::from_secs(1);
+
+/// How often a writer on a cluster reads what other processes appended, when idle.
+const FOLLOW_EVERY: Duration = Duration::from_millis(200);
+
+/// Events read from a cluster per mirror batch.
+const CATCH_UP_CHUNK: u64 = 10_000;
 
 /// One event of an append, as stored (or as found, for a duplicate).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,18 +110,39 @@ impl Drop for WriterHandle {
     }
 }
 
-pub(crate) fn spawn(
-    db: sled::Db,
-    log: sled::Tree,
-    dir: PathBuf,
-    sync: Durable,
-    durable: Arc<AtomicU64>,
-    marked: Option<u64>,
-    vault: Arc<crate::personal::Vault>,
-) -> Result<WriterHandle> {
+/// What the writer works on.
+pub(crate) struct Parts {
+    pub db: sled::Db,
+    pub log: sled::Tree,
+    /// The data directory (for the durability mark).
+    pub dir: PathBuf,
+    pub sync: Durable,
+    /// The last durable position, shared with readers.
+    pub durable: Arc<AtomicU64>,
+    /// The position the mark records; `None`: never rewrite it.
+    pub marked: Option<u64>,
+    pub vault: Arc<crate::personal::Vault>,
+    /// The cluster whose log this sled tree mirrors (SPEC 11), if any.
+    pub cluster: Option<Arc<Cluster>>,
+}
+
+pub(crate) fn spawn(parts: Parts) -> Result<WriterHandle> {
+    let Parts {
+        db,
+        log,
+        dir,
+        sync,
+        durable,
+        marked,
+        vault,
+        cluster,
+    } = parts;
     // What sled recovered may still sit only in the page cache (a process killed between its
-    // write and our fdatasync): make it durable before counting it as such.
-    sync.flush(&db)?;
+    // write and our fdatasync): make it durable before counting it as such. (A mirror of a
+    // cluster's log is a cache: the cluster holds the truth.)
+    if cluster.is_none() {
+        sync.flush(&db)?;
+    }
     let last = last_position(&log)?;
     durable.store(last, Ordering::SeqCst);
     let poisoned: Arc<Mutex<Option<String>>> = Arc::default();
@@ -128,6 +156,7 @@ pub(crate) fn spawn(
         poisoned: poisoned.clone(),
         marked,
         last_mark: Instant::now(),
+        local: cluster.is_none(),
     };
     let flusher = std::thread::Builder::new()
         .name("kamlog-flusher".into())
@@ -143,6 +172,8 @@ pub(crate) fn spawn(
         ids: None,
         poisoned,
         vault,
+        cluster,
+        follow_error: None,
     };
     // Keep recorded_at increasing across restarts too (the clock may have gone back).
     if let Some(bytes) = read_at(&writer.log, last)? {
@@ -150,6 +181,14 @@ pub(crate) fn spawn(
             writer.last_recorded = e.recorded_at;
         }
     }
+    // A process on a cluster checks that its mirror is a prefix of the cluster's log, and
+    // reads what the others appended before it answers anything.
+    if let Some(cluster) = &writer.cluster {
+        if last > 0 && cluster.message(last)? != read_at(&writer.log, last)? {
+            return Err(Error::Corrupt(super::mirror::STALE.into()));
+        }
+    }
+    writer.catch_up()?;
     let (tx, rx) = mpsc::channel::<Request>();
     let thread = std::thread::Builder::new()
         .name("kamlog-writer".into())
@@ -197,6 +236,9 @@ struct Flusher {
     /// chance, at the latest when the store closes), and when; `None`: never rewrite it.
     marked: Option<u64>,
     last_mark: Instant,
+    /// False for the mirror of a cluster's log: the cluster made the events durable before it
+    /// acknowledged them, and the mirror is a cache that refills from it.
+    local: bool,
 }
 
 impl Flusher {
@@ -211,7 +253,7 @@ impl Flusher {
             if wrote {
                 let failed = poison_reason(&self.poisoned)
                     .map(|why| format!("an earlier flush failed ({why})"))
-                    .or_else(|| match self.sync.flush(&self.db) {
+                    .or_else(|| match self.flush() {
                         Ok(()) => {
                             self.durable.store(through, Ordering::SeqCst);
                             None
@@ -252,6 +294,14 @@ impl Flusher {
         }
         // The store is closing: everything acknowledged has been flushed.
         self.write_mark();
+    }
+
+    fn flush(&self) -> Result<()> {
+        if self.local {
+            self.sync.flush(&self.db)
+        } else {
+            Ok(())
+        }
     }
 
     /// Records the last durable position in the mark file (see `mark`), unless nothing new
@@ -307,6 +357,10 @@ struct Writer {
     poisoned: Arc<Mutex<Option<String>>>,
     /// Where new events' personal values go, before the events.
     vault: Arc<crate::personal::Vault>,
+    /// The cluster holding the log, when this sled tree is only its mirror (SPEC 11).
+    cluster: Option<Arc<Cluster>>,
+    /// The last error met while following the cluster (reported once, not at every tick).
+    follow_error: Option<String>,
 }
 
 /// What the rules read from the sled log.
@@ -354,8 +408,33 @@ impl Ledger for SledLedger<'_> {
 }
 
 impl Writer {
+    /// The next request, or `None` once the store is closing. On a cluster, the writer
+    /// follows the log between requests: every [`FOLLOW_EVERY`] without one it reads what
+    /// other processes appended.
+    fn next_request(&mut self, rx: &mpsc::Receiver<Request>) -> Option<Request> {
+        if self.cluster.is_none() {
+            return rx.recv().ok();
+        }
+        loop {
+            match rx.recv_timeout(FOLLOW_EVERY) {
+                Ok(r) => return Some(r),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+                Err(mpsc::RecvTimeoutError::Timeout) => match self.catch_up() {
+                    Ok(_) => self.follow_error = None,
+                    Err(e) => {
+                        let why = e.to_string();
+                        if self.follow_error.as_ref() != Some(&why) {
+                            eprintln!("kamlog: following the cluster's log: {why}");
+                            self.follow_error = Some(why);
+                        }
+                    }
+                },
+            }
+        }
+    }
+
     fn run(&mut self, rx: mpsc::Receiver<Request>) {
-        while let Ok(first) = rx.recv() {
+        while let Some(first) = self.next_request(&rx) {
             let mut group = vec![first];
             while group.len() < 4096 {
                 match rx.try_recv() {
@@ -410,8 +489,12 @@ impl Writer {
 
     /// Checks a request against the rules and writes what passes as one atomic sled batch:
     /// pages of consecutive events, each account's run of new versions, the new heads and
-    /// the event-id pages.
+    /// the event-id pages. On a cluster the events are first appended there (see
+    /// [`Writer::process_on_cluster`]).
     fn process(&mut self, req: &Request, recorded_at: &str) -> Result<AppendOutcome> {
+        if let Some(cluster) = self.cluster.clone() {
+            return self.process_on_cluster(&cluster, req);
+        }
         let mut ledger = SledLedger {
             log: &self.log,
             ids: &mut self.ids,
@@ -424,8 +507,200 @@ impl Writer {
             self.next_position,
             recorded_at,
         )?;
-        let Some(last) = accepted.sealed.last() else {
+        if accepted.sealed.is_empty() {
             return Ok(accepted.outcome);
+        }
+        // The personal values first, durable: an event in the log never lacks its values
+        // (a crash in between leaves values whose event was never acknowledged, harmless).
+        if let Err(e) = self.vault.add(&accepted.personal) {
+            self.rules.forget_all();
+            return Err(e);
+        }
+        let rows: Vec<Row> = accepted
+            .sealed
+            .iter()
+            .map(|s| Row {
+                id: id_bytes(&req.events[s.index].event_id),
+                account: &s.account,
+                version: s.version,
+                position: s.position,
+                json: &s.event.json,
+                hash: &s.event.hash,
+            })
+            .collect();
+        if let Err(e) = self.write_rows(&rows) {
+            self.rules.forget_all();
+            return Err(e);
+        }
+        Ok(accepted.outcome)
+    }
+
+    /// A request on a cluster: checked by the same rules against the mirror, then appended
+    /// to the cluster as one atomic batch expected right after the mirror's last position.
+    /// If another process appended first, the batch is refused whole; the writer reads the
+    /// new events and checks the request again (now perhaps a duplicate, or a stale expected
+    /// version). If the answer is lost (a leader killed mid-append), the writer waits for the
+    /// cluster, reads the log, and looks whether its batch is there before trying again.
+    fn process_on_cluster(&mut self, cluster: &Cluster, req: &Request) -> Result<AppendOutcome> {
+        let deadline = Instant::now() + super::jetstream::UNAVAILABLE_AFTER;
+        loop {
+            let now = Utc::now().max(self.last_recorded + chrono::Duration::microseconds(1));
+            let recorded_at = format_recorded_at(now);
+            let mut ledger = SledLedger {
+                log: &self.log,
+                ids: &mut self.ids,
+                vault: &self.vault,
+            };
+            let accepted = self.rules.accept(
+                &mut ledger,
+                &req.events,
+                req.expected,
+                self.next_position,
+                &recorded_at,
+            )?;
+            if accepted.sealed.is_empty() {
+                return Ok(accepted.outcome);
+            }
+            if let Err(e) = self.vault.add(&accepted.personal) {
+                self.rules.forget_all();
+                return Err(e);
+            }
+            let messages: Vec<(&str, &[u8])> = accepted
+                .sealed
+                .iter()
+                .map(|s| (s.account.as_str(), s.event.json.as_slice()))
+                .collect();
+            let first = self.next_position;
+            let last = accepted.sealed.last().expect("not empty");
+            let (last_position, last_json) = (last.position, last.event.json.clone());
+            match cluster.append(first - 1, &messages) {
+                Ok(super::jetstream::Appended::Stored(_)) => {
+                    self.last_recorded = now;
+                    let rows: Vec<Row> = accepted
+                        .sealed
+                        .iter()
+                        .map(|s| Row {
+                            id: id_bytes(&req.events[s.index].event_id),
+                            account: &s.account,
+                            version: s.version,
+                            position: s.position,
+                            json: &s.event.json,
+                            hash: &s.event.hash,
+                        })
+                        .collect();
+                    if let Err(e) = self.write_rows(&rows) {
+                        // The events are in the cluster: the mirror refills on the next read.
+                        self.rules.forget_all();
+                        return Err(e);
+                    }
+                    return Ok(accepted.outcome);
+                }
+                Ok(super::jetstream::Appended::Moved) => {
+                    self.rules.forget_all();
+                    self.catch_up()?;
+                }
+                Err(e @ Error::Usage(_)) => {
+                    self.rules.forget_all();
+                    return Err(e);
+                }
+                Err(e) => {
+                    // The outcome is unknown: read the log once the cluster answers again.
+                    self.rules.forget_all();
+                    loop {
+                        if Instant::now() >= deadline {
+                            return Err(e);
+                        }
+                        std::thread::sleep(Duration::from_millis(250));
+                        if self.catch_up().is_ok() {
+                            break;
+                        }
+                    }
+                    if read_at(&self.log, last_position)?.as_deref() == Some(&last_json[..]) {
+                        // Stored after all (the batch is atomic: all of it).
+                        return Ok(accepted.outcome);
+                    }
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::Storage(format!(
+                    "the cluster at {} did not take the append within {:?}",
+                    cluster.config().connection,
+                    super::jetstream::UNAVAILABLE_AFTER
+                )));
+            }
+        }
+    }
+
+    /// Reads into the mirror what the cluster holds beyond it, in chunks, each one atomic
+    /// sled batch. Returns whether anything was read.
+    pub(crate) fn catch_up(&mut self) -> Result<bool> {
+        let Some(cluster) = self.cluster.clone() else {
+            return Ok(false);
+        };
+        let end = cluster.last_sequence()?;
+        let have = self.next_position - 1;
+        if end < have {
+            return Err(Error::Corrupt(format!(
+                "the cluster's log ends at position {end} but this process has read up to {have}: the stream {} lost events or was replaced",
+                cluster.config().stream()
+            )));
+        }
+        if end == have {
+            return Ok(false);
+        }
+        while self.next_position <= end {
+            let from = self.next_position;
+            let to = (from + CATCH_UP_CHUNK - 1).min(end);
+            let mut events = Vec::with_capacity((to - from + 1) as usize);
+            cluster.read(from, to, |seq, bytes| {
+                let e = crate::event::StoredEvent::decode(bytes).map_err(|e| {
+                    Error::Corrupt(format!(
+                        "the cluster's event at position {seq} cannot be read: {e}"
+                    ))
+                })?;
+                if e.position != seq {
+                    return Err(Error::Corrupt(format!(
+                        "the cluster's message at sequence {seq} holds the event of position {}",
+                        e.position
+                    )));
+                }
+                events.push((e, bytes.to_vec()));
+                Ok(())
+            })?;
+            let rows: Vec<Row> = events
+                .iter()
+                .map(|(e, json)| Row {
+                    id: id_bytes(&e.event_id),
+                    account: &e.account_id,
+                    version: e.version,
+                    position: e.position,
+                    json,
+                    hash: &e.hash,
+                })
+                .collect();
+            self.rules.forget_all();
+            self.write_rows(&rows)?;
+            if let Some((e, _)) = events.last() {
+                self.last_recorded = self.last_recorded.max(e.recorded_at);
+            }
+        }
+        // Readers (the publisher among them) may now go up to here.
+        if let Some(tx) = &self.flush_tx {
+            let _ = tx.send(Applied {
+                answers: Vec::new(),
+                wrote: true,
+                through: end,
+                garbage: Vec::new(),
+            });
+        }
+        Ok(true)
+    }
+
+    /// Writes stored events (consecutive positions from `next_position` on) into the sled
+    /// layout as one atomic batch.
+    fn write_rows(&mut self, rows: &[Row]) -> Result<()> {
+        let Some(last) = rows.last() else {
+            return Ok(());
         };
         let through = last.position;
         let mut batch = sled::Batch::default();
@@ -433,27 +708,26 @@ impl Writer {
         let mut page_bytes = 0usize;
         let mut page_first = self.next_position;
         let mut page_ids: Vec<u8> = Vec::new();
-        let mut new_ids: Vec<(u128, u64)> = Vec::with_capacity(accepted.sealed.len());
+        let mut new_ids: Vec<(u128, u64)> = Vec::with_capacity(rows.len());
         let mut runs: HashMap<&str, (u64, Vec<u8>)> = HashMap::new();
         let mut heads: HashMap<&str, (u64, u64, &str)> = HashMap::new();
-        for s in &accepted.sealed {
-            let id128 = id_bytes(&req.events[s.index].event_id);
-            page_bytes += s.event.json.len();
-            page.push(&s.event.json);
-            page_ids.extend_from_slice(&id128.to_be_bytes());
-            new_ids.push((id128, s.position));
+        for r in rows {
+            page_bytes += r.json.len();
+            page.push(r.json);
+            page_ids.extend_from_slice(&r.id.to_be_bytes());
+            new_ids.push((r.id, r.position));
             if page.len() == PAGE_EVENTS || page_bytes >= PAGE_BYTES {
                 batch.insert(&event_key(page_first), encode_page(&page));
                 batch.insert(&ids_key(page_first), std::mem::take(&mut page_ids));
                 page.clear();
                 page_bytes = 0;
-                page_first = s.position + 1;
+                page_first = r.position + 1;
             }
             let run = runs
-                .entry(s.account.as_str())
-                .or_insert_with(|| (s.version, Vec::new()));
-            run.1.extend_from_slice(&s.position.to_be_bytes());
-            heads.insert(s.account.as_str(), (s.version, s.position, &s.event.hash));
+                .entry(r.account)
+                .or_insert_with(|| (r.version, Vec::new()));
+            run.1.extend_from_slice(&r.position.to_be_bytes());
+            heads.insert(r.account, (r.version, r.position, r.hash));
         }
         if !page.is_empty() {
             batch.insert(&event_key(page_first), encode_page(&page));
@@ -465,20 +739,21 @@ impl Writer {
         for (account, (version, position, hash)) in heads {
             batch.insert(head_key(account), encode_head(version, position, hash));
         }
-        // The personal values first, durable: an event in the log never lacks its values
-        // (a crash in between leaves values whose event was never acknowledged, harmless).
-        if let Err(e) = self.vault.add(&accepted.personal) {
-            self.rules.forget_all();
-            return Err(e);
-        }
-        if let Err(e) = self.log.apply_batch(batch) {
-            self.rules.forget_all();
-            return Err(storage(e));
-        }
+        self.log.apply_batch(batch).map_err(storage)?;
         self.next_position = through + 1;
         if let Some(ids) = self.ids.as_mut() {
             ids.extend(new_ids);
         }
-        Ok(accepted.outcome)
+        Ok(())
     }
+}
+
+/// One stored event as the sled layout files it.
+struct Row<'a> {
+    id: u128,
+    account: &'a str,
+    version: u64,
+    position: u64,
+    json: &'a [u8],
+    hash: &'a str,
 }
