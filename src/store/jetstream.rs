@@ -126,19 +126,22 @@ impl Cluster {
     /// Whether the log stream exists.
     pub fn exists(&self) -> Result<bool> {
         self.rt.block_on(async {
-            match self.js.get_stream(self.config.stream()).await {
-                Ok(_) => Ok(true),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        jetstream::context::GetStreamErrorKind::JetStream(j)
-                            if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND
-                    ) =>
-                {
-                    Ok(false)
+            self.retrying("looking up the stream", || async {
+                match self.js.get_stream(self.config.stream()).await {
+                    Ok(_) => Ok(true),
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            jetstream::context::GetStreamErrorKind::JetStream(j)
+                                if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND
+                        ) =>
+                    {
+                        Ok(false)
+                    }
+                    Err(e) => Err(e),
                 }
-                Err(e) => Err(cluster_err(&self.config, "looking up the stream", e)),
-            }
+            })
+            .await
         })
     }
 
@@ -183,83 +186,79 @@ impl Cluster {
     /// The stored envelope at one sequence, if the stream holds it.
     pub fn message(&self, seq: u64) -> Result<Option<Vec<u8>>> {
         self.rt.block_on(async {
-            let s = self
-                .js
-                .get_stream(self.config.stream())
-                .await
-                .map_err(|e| cluster_err(&self.config, "reading a message", e))?;
-            match s.get_raw_message(seq).await {
-                Ok(m) => Ok(Some(m.payload.to_vec())),
-                Err(e)
-                    if e.kind()
-                        == async_nats::jetstream::stream::RawMessageErrorKind::NoMessageFound =>
-                {
-                    Ok(None)
+            self.retrying("reading a message", || async {
+                let s = self.js.get_stream(self.config.stream()).await?;
+                match s.get_raw_message(seq).await {
+                    Ok(m) => Ok(Some(m.payload.to_vec())),
+                    Err(e) if e.kind() == stream::RawMessageErrorKind::NoMessageFound => Ok(None),
+                    Err(e) => Err(async_nats::Error::from(e)),
                 }
-                Err(e) => Err(cluster_err(&self.config, "reading a message", e)),
-            }
+            })
+            .await
         })
     }
 
-    /// Calls `f` with every stored envelope of sequences `from..=to`, in order.
+    /// Calls `f` with every stored envelope of sequences `from..=to`, in order. A cluster
+    /// that stops answering part-way (a leader election) is asked again from where the
+    /// reading stopped, for up to [`UNAVAILABLE_AFTER`].
     pub fn read<F>(&self, from: u64, to: u64, mut f: F) -> Result<()>
     where
         F: FnMut(u64, &[u8]) -> Result<()>,
     {
-        if from > to {
+        let deadline = std::time::Instant::now() + UNAVAILABLE_AFTER;
+        let mut next = from;
+        loop {
+            match self.rt.block_on(self.read_some(&mut next, to, &mut f)) {
+                Ok(()) => return Ok(()),
+                Err(Error::Storage(_)) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(200))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// One ordered consumer from `*next` on; `*next` follows what was handed to `f`.
+    async fn read_some<F>(&self, next: &mut u64, to: u64, f: &mut F) -> Result<()>
+    where
+        F: FnMut(u64, &[u8]) -> Result<()>,
+    {
+        if *next > to {
             return Ok(());
         }
-        self.rt.block_on(async {
-            let s = self
-                .js
-                .get_stream(self.config.stream())
+        let err = |e: &dyn std::fmt::Display| cluster_err(&self.config, "reading the log", e);
+        let s = self
+            .js
+            .get_stream(self.config.stream())
+            .await
+            .map_err(|e| err(&e))?;
+        let c = s
+            .create_consumer(consumer::pull::OrderedConfig {
+                deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                    start_sequence: *next,
+                },
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| err(&e))?;
+        let mut messages = c.messages().await.map_err(|e| err(&e))?;
+        while *next <= to {
+            let m = tokio::time::timeout(Duration::from_secs(5), messages.next())
                 .await
-                .map_err(|e| cluster_err(&self.config, "reading the log", e))?;
-            let c = s
-                .create_consumer(consumer::pull::OrderedConfig {
-                    deliver_policy: consumer::DeliverPolicy::ByStartSequence {
-                        start_sequence: from,
-                    },
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| cluster_err(&self.config, "reading the log", e))?;
-            let mut messages = c
-                .messages()
-                .await
-                .map_err(|e| cluster_err(&self.config, "reading the log", e))?;
-            let mut expected = from;
-            while expected <= to {
-                let m = tokio::time::timeout(UNAVAILABLE_AFTER, messages.next())
-                    .await
-                    .map_err(|_| {
-                        cluster_err(
-                            &self.config,
-                            "reading the log",
-                            format!(
-                                "no message at sequence {expected} within {UNAVAILABLE_AFTER:?}"
-                            ),
-                        )
-                    })?
-                    .ok_or_else(|| {
-                        cluster_err(&self.config, "reading the log", "the consumer ended")
-                    })?
-                    .map_err(|e| cluster_err(&self.config, "reading the log", e))?;
-                let seq = m
-                    .info()
-                    .map_err(|e| cluster_err(&self.config, "reading the log", e))?
-                    .stream_sequence;
-                if seq != expected {
-                    return Err(Error::Corrupt(format!(
-                        "the cluster's log has a hole: sequence {seq} follows {}",
-                        expected - 1
-                    )));
-                }
-                f(seq, &m.payload)?;
-                expected += 1;
+                .map_err(|_| err(&format!("no message at sequence {next} within 5 s")))?
+                .ok_or_else(|| err(&"the consumer ended"))?
+                .map_err(|e| err(&e))?;
+            let seq = m.info().map_err(|e| err(&e))?.stream_sequence;
+            if seq != *next {
+                return Err(Error::Corrupt(format!(
+                    "the cluster's log has a hole: sequence {seq} follows {}",
+                    *next - 1
+                )));
             }
-            Ok(())
-        })
+            f(seq, &m.payload)?;
+            *next += 1;
+        }
+        Ok(())
     }
 
     /// Appends `events` (account, stored envelope) as one atomic batch, stored only if the

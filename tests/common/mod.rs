@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: building event lines and reading a store back.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod feed;
 pub mod nats;
 pub mod streams;
