@@ -484,3 +484,66 @@ fn a_partitioned_minority_refuses_appends_and_nothing_acknowledged_is_lost() {
     let (code, out, err) = kamlog(&url, &tmp.path().join("verify"), &["verify"], None);
     assert_eq!(code, 0, "{out}{err}");
 }
+
+#[test]
+fn appenders_sharing_one_process_commit_together_and_a_bad_request_fails_alone() {
+    let cluster = Cluster::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let config = kamlog::store::jetstream::ClusterConfig {
+        connection: kamlog::bus::Connection::new(&cluster.url()),
+        prefix: "kamlog".into(),
+        replicas: 3,
+    };
+    let store = kamlog::Store::open_cluster(tmp.path().join("p"), config, true).unwrap();
+    let mut setup = Vec::new();
+    for w in 0..8 {
+        setup.extend(base_account(&format!("acct-{w}")));
+    }
+    common::append(&store, &setup).unwrap();
+    // Eight threads append at once (the writer groups what waits into one batch); every
+    // fifth request of each thread names a stakeholder that does not exist.
+    let results: Vec<(bool, Result<kamlog::store::AppendOutcome, kamlog::Error>)> =
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|w| {
+                    let store = store.clone();
+                    s.spawn(move || {
+                        (0..25)
+                            .map(|n| {
+                                let bad = n % 5 == 4;
+                                let who = if bad { "s-nobody" } else { "s-1" };
+                                let e = ev(
+                                    &format!("acct-{w}"),
+                                    "interaction_logged",
+                                    "2024-02-01T00:00:00Z",
+                                    json!({"interaction_id": format!("i-{n}"), "channel": "call",
+                                           "supplier_participants": ["m-1"],
+                                           "customer_participants": [who]}),
+                                );
+                                (bad, common::append(&store, &[e]))
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap())
+                .collect()
+        });
+    let mut good = 0;
+    for (bad, r) in &results {
+        if *bad {
+            let e = r.as_ref().expect_err("a bad request was stored");
+            let text = e.to_string();
+            assert!(text.contains("s-nobody"), "{text}");
+        } else {
+            assert_eq!(r.as_ref().expect("a good request failed").stored(), 1);
+            good += 1;
+        }
+    }
+    assert_eq!(good, 8 * 20);
+    drop(store);
+    let stored = checked_export(&cluster.url(), tmp.path());
+    assert_eq!(stored.len(), setup.len() + good);
+}

@@ -38,11 +38,23 @@ enum Cmd {
         data: PathBuf,
         #[arg(long, default_value_t = 50_000)]
         batch_size: usize,
+        /// Keep the log on this NATS JetStream cluster (as `kamlog --store`); the stream
+        /// `<PREFIX>_LOG` of `--prefix` must not exist yet for import and append.
+        #[arg(long)]
+        store: Option<String>,
+        #[arg(long, default_value = "kamlog")]
+        prefix: String,
     },
     /// Full rebuild of every account's checkpoints from the log of an existing store.
     Rebuild {
         #[arg(long)]
         data: PathBuf,
+        /// Keep the log on this NATS JetStream cluster (as `kamlog --store`); the stream
+        /// `<PREFIX>_LOG` of `--prefix` must not exist yet for import and append.
+        #[arg(long)]
+        store: Option<String>,
+        #[arg(long, default_value = "kamlog")]
+        prefix: String,
     },
     /// View latency on one large account: "now" from the snapshot, and --as-of in the past.
     View {
@@ -105,6 +117,12 @@ enum Cmd {
         /// Appends per writer.
         #[arg(long, default_value_t = 2000)]
         count: usize,
+        /// Keep the log on this NATS JetStream cluster (as `kamlog --store`); the stream
+        /// `<PREFIX>_LOG` of `--prefix` must not exist yet for import and append.
+        #[arg(long)]
+        store: Option<String>,
+        #[arg(long, default_value = "kamlog")]
+        prefix: String,
     },
 }
 
@@ -142,13 +160,21 @@ fn main() {
             file,
             data,
             batch_size,
-        } => import(&file, &data, batch_size),
+            store,
+            prefix,
+        } => import(&file, &open_fresh(&data, store, &prefix), batch_size),
         Cmd::Append {
             data,
             writers,
             count,
-        } => append(&data, writers, count),
-        Cmd::Rebuild { data } => rebuild(&data),
+            store,
+            prefix,
+        } => append(&open_fresh(&data, store, &prefix), writers, count),
+        Cmd::Rebuild {
+            data,
+            store,
+            prefix,
+        } => rebuild(&data, store, &prefix),
         Cmd::Bus {
             events,
             samples,
@@ -183,16 +209,36 @@ fn gen(seed: u64, accounts: usize, events: u64, out: &Path) {
     );
 }
 
-fn import(file: &Path, data: &Path, batch_size: usize) {
+/// A store on `--store`'s cluster, else a fresh sled store in `data`.
+fn open_cluster(data: &Path, url: &str, prefix: &str) -> Store {
+    let config = kamlog::store::jetstream::ClusterConfig {
+        connection: kamlog::bus::Connection::new(url),
+        prefix: prefix.to_string(),
+        replicas: 3,
+    };
+    Store::open_cluster(data, config, true).expect("open the cluster store")
+}
+
+/// An empty store: sled in a fresh `data`, or a cluster's (its mirror in a fresh `data`).
+fn open_fresh(data: &Path, store: Option<String>, prefix: &str) -> Store {
     let _ = std::fs::remove_dir_all(data);
-    let store = Store::open(data).expect("open store");
+    let s = match store {
+        Some(url) => open_cluster(data, &url, prefix),
+        None => Store::open(data).expect("open store"),
+    };
+    assert_eq!(s.last_position().unwrap(), 0, "the store is not empty");
+    s
+}
+
+fn import(file: &Path, store: &Store, batch_size: usize) {
+    let batch_size = batch_size.min(store.max_batch());
     // The path of `kamlog import`: a checking pass over the whole file, then the pipelined
     // storing pass.
     let start = Instant::now();
     let check = kamlog::import::check_file(file, 1).expect("read input");
     assert_eq!(check.bad_lines, 0, "{:?}", check.errors);
     let checked = start.elapsed().as_secs_f64();
-    let s = kamlog::import::store_file(&store, file, batch_size, None).expect("import");
+    let s = kamlog::import::store_file(store, file, batch_size, None).expect("import");
     let secs = start.elapsed().as_secs_f64();
     let n = s.stored as u64;
     println!(
@@ -204,9 +250,7 @@ fn import(file: &Path, data: &Path, batch_size: usize) {
     );
 }
 
-fn append(data: &Path, writers: usize, count: usize) {
-    let _ = std::fs::remove_dir_all(data);
-    let store = Store::open(data).expect("open store");
+fn append(store: &Store, writers: usize, count: usize) {
     // One opened and staffed account per writer; then each writer logs interactions.
     let setup: Vec<String> = (0..writers)
         .flat_map(|w| {
@@ -259,9 +303,29 @@ fn append(data: &Path, writers: usize, count: usize) {
     );
 }
 
-fn rebuild(data: &Path) {
-    let store = Store::open(data).expect("open store");
+fn rebuild(data: &Path, cluster: Option<String>, prefix: &str) {
+    // On a cluster: a cold start, the mirror read from the cluster into a fresh `data`.
+    let start = Instant::now();
+    let store = match &cluster {
+        Some(url) => {
+            let _ = std::fs::remove_dir_all(data);
+            open_cluster(data, url, prefix)
+        }
+        None => Store::open(data).expect("open store"),
+    };
     let n = store.last_position().expect("read");
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "open: {n} events in {secs:.2} s{}",
+        if cluster.is_some() {
+            format!(
+                " (the log read from the cluster into a new mirror: {:.0} events/s)",
+                n as f64 / secs
+            )
+        } else {
+            String::new()
+        }
+    );
     // The limit: every stored envelope read, parsed by serde_json into a value and hashed
     // with SHA-256 (what any consumer of an export must at least do).
     let start = Instant::now();

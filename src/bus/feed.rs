@@ -68,6 +68,7 @@ impl Feed {
                 name: self.names.stream.clone(),
                 subjects: vec![format!("{}.>", self.names.prefix)],
                 duplicate_window: self.duplicate_window,
+                num_replicas: self.names.replicas,
                 ..Default::default()
             })
             .await

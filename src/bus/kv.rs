@@ -28,6 +28,7 @@ impl Views {
             deny_delete: true,
             allow_direct: true,
             discard: stream::DiscardPolicy::New,
+            num_replicas: names.replicas,
             ..Default::default()
         })
         .await

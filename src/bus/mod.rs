@@ -59,6 +59,9 @@ pub struct Names {
     pub bucket: String,
     /// The API subject prefix.
     pub api: String,
+    /// Replicas of the streams and buckets `serve` creates: 1, or `--replicas` when the
+    /// log itself is on a cluster (`--store`), so that the feed survives a node as the log does.
+    pub replicas: usize,
 }
 
 impl Names {
@@ -68,6 +71,7 @@ impl Names {
             stream: prefix.to_uppercase(),
             bucket: format!("{prefix}_views"),
             api: format!("{prefix}_api"),
+            replicas: 1,
         }
     }
 }

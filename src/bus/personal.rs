@@ -56,6 +56,7 @@ impl Personal {
                 deny_delete: false,
                 allow_direct: true,
                 discard: stream::DiscardPolicy::New,
+                num_replicas: names.replicas,
                 ..Default::default()
             })
             .await

@@ -225,7 +225,17 @@ impl Publisher {
         }
         set_meta(&store, "alerts_through", end.last_seq)?;
         set_meta(&store, "checkpoint", end.last_position)?;
-        let durable = store.durable_position();
+        let mut durable = store.durable_position();
+        // On a cluster another process may have published events this process's mirror has
+        // not read yet: wait for the mirror (it follows the log every 200 ms).
+        let waited = Instant::now();
+        while end.last_position > durable
+            && store.cluster().is_some()
+            && waited.elapsed() < Duration::from_secs(10)
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            durable = store.durable_position();
+        }
         if end.last_position > durable {
             return Err(Error::Bus(format!(
                 "the stream {} holds position {} but this store ends at {durable}: it is another store's stream (use another --nats-prefix)",

@@ -317,6 +317,9 @@ fn run(cli: Cli) -> Result<i32, Error> {
                 let mut opts = crate::bus::ServeOptions::new("");
                 opts.connection = conn;
                 opts.names = crate::bus::Names::new(&prefix);
+                if place.cluster.is_some() {
+                    opts.names.replicas = cli.replicas as usize;
+                }
                 opts.tick = std::time::Duration::from_secs(tick.max(1));
                 opts.policy = policy.clone();
                 opts

@@ -450,16 +450,22 @@ impl Writer {
             let mut answers = Vec::with_capacity(group.len());
             let mut garbage = Vec::with_capacity(group.len());
             let mut wrote = false;
-            for req in group {
-                let res = match poison_reason(&self.poisoned) {
-                    Some(why) => {
-                        self.rules.forget_all();
-                        Err(Error::Storage(format!(
-                            "an earlier flush failed ({why}); reopen the store"
-                        )))
-                    }
-                    None => self.process(&req, &recorded_at),
-                };
+            let results: Vec<Result<AppendOutcome>> = match self.cluster.clone() {
+                Some(cluster) => self.process_group_on_cluster(&cluster, &group),
+                None => group
+                    .iter()
+                    .map(|req| match poison_reason(&self.poisoned) {
+                        Some(why) => {
+                            self.rules.forget_all();
+                            Err(Error::Storage(format!(
+                                "an earlier flush failed ({why}); reopen the store"
+                            )))
+                        }
+                        None => self.process(req, &recorded_at),
+                    })
+                    .collect(),
+            };
+            for (req, res) in group.into_iter().zip(results) {
                 wrote |= res.as_ref().is_ok_and(|o| o.stored() > 0);
                 answers.push((req.reply, res));
                 garbage.push(req.events);
@@ -492,9 +498,6 @@ impl Writer {
     /// the event-id pages. On a cluster the events are first appended there (see
     /// [`Writer::process_on_cluster`]).
     fn process(&mut self, req: &Request, recorded_at: &str) -> Result<AppendOutcome> {
-        if let Some(cluster) = self.cluster.clone() {
-            return self.process_on_cluster(&cluster, req);
-        }
         let mut ledger = SledLedger {
             log: &self.log,
             ids: &mut self.ids,
@@ -541,7 +544,12 @@ impl Writer {
     /// new events and checks the request again (now perhaps a duplicate, or a stale expected
     /// version). If the answer is lost (a leader killed mid-append), the writer waits for the
     /// cluster, reads the log, and looks whether its batch is there before trying again.
-    fn process_on_cluster(&mut self, cluster: &Cluster, req: &Request) -> Result<AppendOutcome> {
+    fn process_on_cluster(
+        &mut self,
+        cluster: &Cluster,
+        events: &[NewEvent],
+        expected: Option<u64>,
+    ) -> Result<AppendOutcome> {
         let deadline = Instant::now() + super::jetstream::UNAVAILABLE_AFTER;
         loop {
             let now = Utc::now().max(self.last_recorded + chrono::Duration::microseconds(1));
@@ -553,8 +561,8 @@ impl Writer {
             };
             let accepted = self.rules.accept(
                 &mut ledger,
-                &req.events,
-                req.expected,
+                events,
+                expected,
                 self.next_position,
                 &recorded_at,
             )?;
@@ -580,7 +588,7 @@ impl Writer {
                         .sealed
                         .iter()
                         .map(|s| Row {
-                            id: id_bytes(&req.events[s.index].event_id),
+                            id: id_bytes(&events[s.index].event_id),
                             account: &s.account,
                             version: s.version,
                             position: s.position,
@@ -629,6 +637,65 @@ impl Writer {
                 )));
             }
         }
+    }
+
+    /// A group of requests on a cluster (group commit): those without an expected version,
+    /// up to the atomic-batch limit together, are checked as one request and appended as one
+    /// batch, one round trip to the cluster for all of them; each gets its own part of the
+    /// answer. If the rules refuse the combined request, each is processed alone, so that a
+    /// bad request never fails the others (and its error names its own lines).
+    fn process_group_on_cluster(
+        &mut self,
+        cluster: &Cluster,
+        group: &[Request],
+    ) -> Vec<Result<AppendOutcome>> {
+        let mut results: Vec<Option<Result<AppendOutcome>>> = group.iter().map(|_| None).collect();
+        let mut together = Vec::new();
+        let mut total = 0;
+        for (i, req) in group.iter().enumerate() {
+            if req.expected.is_none()
+                && total + req.events.len() <= super::jetstream::MAX_ATOMIC_EVENTS
+            {
+                total += req.events.len();
+                together.push(i);
+            }
+        }
+        if together.len() >= 2 {
+            let events: Vec<NewEvent> = together
+                .iter()
+                .flat_map(|&i| group[i].events.iter().cloned())
+                .collect();
+            match self.process_on_cluster(cluster, &events, None) {
+                Ok(outcome) => {
+                    let mut parts = outcome.events.into_iter();
+                    for &i in &together {
+                        let n = group[i].events.len();
+                        results[i] = Some(Ok(AppendOutcome {
+                            events: parts.by_ref().take(n).collect(),
+                        }));
+                    }
+                }
+                Err(Error::Rejected { .. }) => {}
+                Err(e) => {
+                    // The cluster failed (not the rules): every request of the batch shares
+                    // its error.
+                    let why = match e {
+                        Error::Storage(m) => m,
+                        other => other.to_string(),
+                    };
+                    for &i in &together {
+                        results[i] = Some(Err(Error::Storage(why.clone())));
+                    }
+                }
+            }
+        }
+        group
+            .iter()
+            .zip(results)
+            .map(|(req, r)| {
+                r.unwrap_or_else(|| self.process_on_cluster(cluster, &req.events, req.expected))
+            })
+            .collect()
     }
 
     /// Reads into the mirror what the cluster holds beyond it, in chunks, each one atomic
