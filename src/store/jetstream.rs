@@ -205,13 +205,18 @@ impl Cluster {
     where
         F: FnMut(u64, &[u8]) -> Result<()>,
     {
-        let deadline = std::time::Instant::now() + UNAVAILABLE_AFTER;
+        let mut deadline = std::time::Instant::now() + UNAVAILABLE_AFTER;
         let mut next = from;
         loop {
+            let before = next;
             match self.rt.block_on(self.read_some(&mut next, to, &mut f)) {
                 Ok(()) => return Ok(()),
-                Err(Error::Storage(_)) if std::time::Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(200))
+                Err(Error::Storage(_)) if next > before || std::time::Instant::now() < deadline => {
+                    if next > before {
+                        // Progress was made: the time allowed counts from the failure.
+                        deadline = std::time::Instant::now() + UNAVAILABLE_AFTER;
+                    }
+                    std::thread::sleep(Duration::from_millis(100))
                 }
                 Err(e) => return Err(e),
             }
@@ -249,6 +254,13 @@ impl Cluster {
                 .ok_or_else(|| err(&"the consumer ended"))?
                 .map_err(|e| err(&e))?;
             let seq = m.info().map_err(|e| err(&e))?.stream_sequence;
+            if seq < *next {
+                // The consumer started over (an ordered consumer recreates itself after a
+                // missed heartbeat, at times from the stream's start): read on with a new one.
+                return Err(err(&format!(
+                    "the consumer went back to sequence {seq} while reading {next}"
+                )));
+            }
             if seq != *next {
                 return Err(Error::Corrupt(format!(
                     "the cluster's log has a hole: sequence {seq} follows {}",
