@@ -547,3 +547,114 @@ fn appenders_sharing_one_process_commit_together_and_a_bad_request_fails_alone()
     let stored = checked_export(&cluster.url(), tmp.path());
     assert_eq!(stored.len(), setup.len() + good);
 }
+
+/// The files under `dir` whose bytes contain `needle`.
+fn holding(dir: &Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(bytes) = std::fs::read(&p) {
+                if bytes.windows(needle.len()).any(|w| w == needle) {
+                    out.push(p);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn personal_values_are_shared_by_every_process_and_forget_erases_them_everywhere() {
+    let cluster = Cluster::start();
+    let url = cluster.url();
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let replay = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/replays/northwind-journey/events.jsonl"
+    );
+    let olaf = [
+        "Olaf Jensen",
+        "Head of Procurement",
+        "olaf@northwind.example",
+    ];
+    assert_eq!(kamlog(&url, &a, &["import", replay], None).0, 0);
+    // Another process reveals what the first stored.
+    let (code, shown, err) = kamlog(&url, &b, &["view", "northwind", "map", "--json"], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(shown.contains("Olaf Jensen"), "{shown}");
+    // The values are in the cluster's vault bucket only; no process's own files hold them.
+    for v in olaf {
+        assert!(
+            holding(tmp.path(), v.as_bytes()).is_empty(),
+            "{v} in a cache"
+        );
+        assert!(
+            !holding(cluster.dir(), v.as_bytes()).is_empty(),
+            "{v} nowhere"
+        );
+    }
+    // Erased through the second process, gone for the first.
+    let (code, out, err) = kamlog(
+        &url,
+        &b,
+        &[
+            "forget",
+            "northwind",
+            "--stakeholder",
+            "s-olaf",
+            "--reason",
+            "GDPR art. 17",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, shown, _) = kamlog(&url, &a, &["view", "northwind", "map", "--json"], None);
+    assert_eq!(code, 0);
+    assert!(!shown.contains("Olaf Jensen"), "{shown}");
+    assert!(
+        shown.contains("\"erased\":true") || shown.contains("\"erased\": true"),
+        "{shown}"
+    );
+    let (_, export, _) = kamlog(&url, &a, &["export"], None);
+    for v in olaf {
+        assert!(!export.contains(v));
+        assert!(
+            holding(tmp.path(), v.as_bytes()).is_empty(),
+            "{v} in a cache"
+        );
+        // The vault stream's own files: the replaced revisions were erased at once.
+        let held: Vec<_> = holding(cluster.dir(), v.as_bytes())
+            .into_iter()
+            .filter(|p| p.to_string_lossy().contains("KV_kamlog_vault"))
+            .collect();
+        assert!(held.is_empty(), "{v} still in the vault stream: {held:?}");
+    }
+    // Each node's Raft log of the stream keeps the erased values until the node compacts it
+    // after its next snapshot (nats-server's own timer, about 2 minutes): wait for that.
+    let start = Instant::now();
+    loop {
+        let held: Vec<_> = olaf
+            .iter()
+            .flat_map(|v| holding(cluster.dir(), v.as_bytes()))
+            .collect();
+        if held.is_empty() {
+            eprintln!(
+                "the Raft logs were compacted {:.0} s after the erasure",
+                start.elapsed().as_secs_f64()
+            );
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(420),
+            "erased values still in the cluster's files after 7 minutes: {held:?}"
+        );
+        std::thread::sleep(Duration::from_secs(5));
+    }
+    let (code, out, err) = kamlog(&url, &a, &["verify"], None);
+    assert_eq!(code, 0, "{out}{err}");
+}

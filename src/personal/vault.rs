@@ -15,6 +15,12 @@
 //! `personal_data_erased` event, then rewrites the vault file, then removes the intent. On the
 //! next open, [`Vault::pending_erasures`] lists the intents left behind: the store finishes
 //! each whose event is in the log and drops the others (nothing was erased).
+//!
+//! When the log is on a cluster (SPEC 11) the same account files and intents live in the
+//! cluster instead ([`Shared`]: a replicated key-value bucket), so that every process reveals
+//! and erases the same values; each replaced revision is erased there at once (JetStream's
+//! secure delete), so only the current one holds a value. No file under the process's own
+//! directory then holds a personal value.
 
 use super::{Committed, Entry};
 use crate::error::{Error, Result};
@@ -84,11 +90,30 @@ pub struct Intent {
     pub event_id: String,
 }
 
+/// Where the vault's records live when the log is on a cluster: a key-value store with
+/// revisions (keys `a.<h>` for account files, `f.<h>` for erasure intents).
+pub trait Shared: Send + Sync + std::fmt::Debug {
+    /// The current bytes and revision of a key, if it holds any.
+    fn get(&self, key: &str) -> Result<Option<(Vec<u8>, u64)>>;
+    /// Writes `bytes` if the key is still at `revision` (0: holds nothing); `None` when another
+    /// process wrote it first. Any earlier revision is erased before this returns.
+    fn put(&self, key: &str, bytes: &[u8], revision: u64) -> Result<Option<u64>>;
+    /// Removes a key and erases every revision it had.
+    fn remove(&self, key: &str) -> Result<()>;
+    /// Erases every revision of a key but the current one (what a crash between a write and
+    /// the erasure of its predecessor may have left).
+    fn scrub(&self, key: &str) -> Result<()>;
+    /// The keys starting with `prefix`.
+    fn keys(&self, prefix: &str) -> Result<Vec<String>>;
+}
+
 /// The vault of a store.
 #[derive(Debug)]
 pub struct Vault {
     dir: PathBuf,
     cache: Mutex<HashMap<String, Arc<AccountVault>>>,
+    /// On a cluster: the records live there, not in `dir` (which then holds nothing).
+    shared: Option<Arc<dyn Shared>>,
 }
 
 fn io(what: &str, path: &Path, e: std::io::Error) -> Error {
@@ -135,7 +160,57 @@ impl Vault {
         Ok(Vault {
             dir: dir.to_path_buf(),
             cache: Mutex::new(HashMap::new()),
+            shared: None,
         })
+    }
+
+    /// The vault of a store whose log is on a cluster: its records in `shared`.
+    pub fn open_shared(dir: &Path, shared: Arc<dyn Shared>) -> Result<Vault> {
+        let mut v = Vault::open(dir)?;
+        v.shared = Some(shared);
+        Ok(v)
+    }
+
+    /// A shared account file and its revision (0: none yet).
+    fn shared_file(shared: &dyn Shared, account: &str) -> Result<(File, u64)> {
+        let key = format!("a.{}", Vault::stem(account));
+        match shared.get(&key)? {
+            None => Ok((
+                File {
+                    account_id: account.to_string(),
+                    persons: BTreeMap::new(),
+                },
+                0,
+            )),
+            Some((bytes, rev)) => {
+                let file = serde_json::from_slice(&bytes).map_err(|e| {
+                    Error::Corrupt(format!(
+                        "the cluster's vault record {key} cannot be read: {e}"
+                    ))
+                })?;
+                Ok((file, rev))
+            }
+        }
+    }
+
+    /// Changes a shared account file with `change` (which says whether it changed
+    /// anything), again if another process wrote it meanwhile.
+    fn update_shared(
+        shared: &dyn Shared,
+        account: &str,
+        mut change: impl FnMut(&mut File) -> bool,
+    ) -> Result<()> {
+        let key = format!("a.{}", Vault::stem(account));
+        loop {
+            let (mut file, rev) = Vault::shared_file(shared, account)?;
+            if !change(&mut file) {
+                return Ok(());
+            }
+            let bytes = serde_json::to_vec(&file).expect("vault files serialize");
+            if shared.put(&key, &bytes, rev)?.is_some() {
+                return Ok(());
+            }
+        }
     }
 
     fn stem(account: &str) -> String {
@@ -182,8 +257,13 @@ impl Vault {
         Ok(())
     }
 
-    /// One account's entries (read from its file on first use).
+    /// One account's entries (read from its file on first use; on a cluster, from the
+    /// cluster at every call, so that an erasure by another process shows at once).
     pub fn account(&self, account: &str) -> Result<Arc<AccountVault>> {
+        if let Some(shared) = &self.shared {
+            let (file, _) = Vault::shared_file(shared.as_ref(), account)?;
+            return Ok(Arc::new(AccountVault::of(file)));
+        }
         if let Some(v) = self.cache.lock().expect("vault cache").get(account) {
             return Ok(v.clone());
         }
@@ -205,6 +285,21 @@ impl Vault {
             by_account.entry(&c.account_id).or_default().push(c);
         }
         if by_account.is_empty() {
+            return Ok(());
+        }
+        if let Some(shared) = &self.shared {
+            for (account, items) in &by_account {
+                Vault::update_shared(shared.as_ref(), account, |file| {
+                    for c in items {
+                        let list = file.persons.entry(c.person.clone()).or_default();
+                        list.retain(|e| {
+                            !(e.event_id == c.entry.event_id && e.field == c.entry.field)
+                        });
+                        list.push(c.entry.clone());
+                    }
+                    true
+                })?;
+            }
             return Ok(());
         }
         let mut written = Vec::with_capacity(by_account.len());
@@ -239,6 +334,12 @@ impl Vault {
 
     /// Removes every entry of a person; durable when this returns.
     pub fn erase(&self, account: &str, person: &str) -> Result<()> {
+        if let Some(shared) = &self.shared {
+            Vault::update_shared(shared.as_ref(), account, |file| {
+                file.persons.remove(person).is_some()
+            })?;
+            return shared.scrub(&format!("a.{}", Vault::stem(account)));
+        }
         let mut file = self.read(account)?;
         if file.persons.remove(person).is_some() {
             self.write(account, file)?;
@@ -247,13 +348,28 @@ impl Vault {
         Ok(())
     }
 
+    fn intent_stem(account: &str, person: &str) -> String {
+        hex::encode(Sha256::digest(format!("{account}\0{person}").as_bytes()))
+    }
+
     fn intent_path(&self, account: &str, person: &str) -> PathBuf {
-        let h = hex::encode(Sha256::digest(format!("{account}\0{person}").as_bytes()));
-        self.dir.join(format!("{h}.forget"))
+        self.dir
+            .join(format!("{}.forget", Vault::intent_stem(account, person)))
+    }
+
+    fn intent_key(&self, account: &str, person: &str) -> String {
+        format!("f.{}", Vault::intent_stem(account, person))
     }
 
     /// Records that an erasure begins (before its event is appended).
     pub fn begin_erasure(&self, intent: &Intent) -> Result<()> {
+        if let Some(shared) = &self.shared {
+            let key = self.intent_key(&intent.account_id, &intent.person);
+            let bytes = serde_json::to_vec(intent).expect("intents serialize");
+            let rev = shared.get(&key)?.map_or(0, |(_, r)| r);
+            shared.put(&key, &bytes, rev)?;
+            return Ok(());
+        }
         let path = self.intent_path(&intent.account_id, &intent.person);
         write_atomically(
             &path,
@@ -264,6 +380,9 @@ impl Vault {
 
     /// Records that an erasure is over (finished, or never to happen).
     pub fn end_erasure(&self, intent: &Intent) -> Result<()> {
+        if let Some(shared) = &self.shared {
+            return shared.remove(&self.intent_key(&intent.account_id, &intent.person));
+        }
         let path = self.intent_path(&intent.account_id, &intent.person);
         match std::fs::remove_file(&path) {
             Ok(()) => sync_dir(&self.dir),
@@ -275,6 +394,17 @@ impl Vault {
     /// The erasures a crash left unfinished.
     pub fn pending_erasures(&self) -> Result<Vec<Intent>> {
         let mut out = Vec::new();
+        if let Some(shared) = &self.shared {
+            for key in shared.keys("f.")? {
+                if let Some((bytes, _)) = shared.get(&key)? {
+                    match serde_json::from_slice(&bytes) {
+                        Ok(i) => out.push(i),
+                        Err(_) => shared.remove(&key)?,
+                    }
+                }
+            }
+            return Ok(out);
+        }
         let entries = std::fs::read_dir(&self.dir).map_err(|e| io("cannot list", &self.dir, e))?;
         for entry in entries {
             let path = entry.map_err(|e| io("cannot list", &self.dir, e))?.path();
@@ -302,6 +432,22 @@ impl Vault {
     /// The accounts that have a vault file.
     pub fn accounts(&self) -> Result<Vec<String>> {
         let mut out = Vec::new();
+        if let Some(shared) = &self.shared {
+            for key in shared.keys("a.")? {
+                if let Some((bytes, _)) = shared.get(&key)? {
+                    let f: File = serde_json::from_slice(&bytes).map_err(|e| {
+                        Error::Corrupt(format!(
+                            "the cluster's vault record {key} cannot be read: {e}"
+                        ))
+                    })?;
+                    if !f.persons.is_empty() {
+                        out.push(f.account_id);
+                    }
+                }
+            }
+            out.sort();
+            return Ok(out);
+        }
         let entries = std::fs::read_dir(&self.dir).map_err(|e| io("cannot list", &self.dir, e))?;
         for entry in entries {
             let path = entry.map_err(|e| io("cannot list", &self.dir, e))?.path();

@@ -123,6 +123,15 @@ impl Cluster {
         &self.config
     }
 
+    /// Runs a future on the cluster client's runtime (for the vault's bucket).
+    pub(crate) fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
+    }
+
+    pub(crate) fn js(&self) -> &jetstream::Context {
+        &self.js
+    }
+
     /// Whether the log stream exists.
     pub fn exists(&self) -> Result<bool> {
         self.rt.block_on(async {
@@ -336,7 +345,7 @@ impl Cluster {
 
     /// Runs a request again while the cluster cannot answer (no stream leader yet, a
     /// reconnect), for up to [`UNAVAILABLE_AFTER`].
-    async fn retrying<T, E, F, Fut>(&self, what: &str, mut f: F) -> Result<T>
+    pub(crate) async fn retrying<T, E, F, Fut>(&self, what: &str, mut f: F) -> Result<T>
     where
         E: std::fmt::Display,
         F: FnMut() -> Fut,

@@ -210,7 +210,14 @@ impl Store {
             None
         };
         format::check(&db, &log)?;
-        let vault = Arc::new(crate::personal::Vault::open(&dir.join("vault"))?);
+        let vault = Arc::new(match &cluster {
+            // On a cluster the vault's records are there, shared by every process.
+            Some(c) => crate::personal::Vault::open_shared(
+                &dir.join("vault"),
+                Arc::new(cluster_vault::ClusterVault::open(c.clone())?),
+            )?,
+            None => crate::personal::Vault::open(&dir.join("vault"))?,
+        });
         let durable_position = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let writer = writer::spawn(writer::Parts {
             db: db.clone(),
@@ -518,6 +525,7 @@ fn open_sled(path: &Path) -> Result<sled::Db> {
     }
 }
 
+mod cluster_vault;
 pub(crate) mod mark;
 mod mirror;
 pub mod space;

@@ -279,6 +279,11 @@ impl Cluster {
         }
     }
 
+    /// The directory holding every node's configuration and JetStream files.
+    pub fn dir(&self) -> &Path {
+        self._dir.path()
+    }
+
     /// Every node's URL, comma-separated (what `--store` takes).
     pub fn url(&self) -> String {
         self.nodes

@@ -1,0 +1,182 @@
+//! The personal-data vault's records on the cluster (SPEC 10 and 11): a replicated key-value
+//! bucket `<prefix>_vault` that every kamlog process on the cluster reads and writes, so that
+//! a value appended through one process is revealed by all, and `forget` anywhere erases it
+//! everywhere. A replaced revision is erased at once with JetStream's secure delete
+//! (`STREAM.MSG.DELETE` without `no_erase`: the server overwrites the message), which is why
+//! the bucket keeps a short history rather than a limit of one (a limit drops old revisions
+//! without overwriting them).
+
+use super::jetstream::Cluster;
+use crate::error::{Error, Result};
+use crate::personal::vault::Shared;
+use async_nats::jetstream::{self, kv, stream};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use std::sync::Arc;
+
+/// Revisions kept per key: the current one and those about to be erased.
+const HISTORY: i64 = 8;
+
+pub(crate) struct ClusterVault {
+    cluster: Arc<Cluster>,
+    kv: kv::Store,
+    stream: stream::Stream,
+    bucket: String,
+}
+
+impl std::fmt::Debug for ClusterVault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ClusterVault({})", self.bucket)
+    }
+}
+
+impl ClusterVault {
+    /// Opens the bucket, creating it (as its stream) if missing.
+    pub(crate) fn open(cluster: Arc<Cluster>) -> Result<ClusterVault> {
+        let bucket = format!("{}_vault", cluster.config().prefix);
+        let replicas = cluster.config().replicas;
+        let (kv, stream) = cluster
+            .block_on(async {
+                let js: &jetstream::Context = cluster.js();
+                let stream = js
+                    .get_or_create_stream(stream::Config {
+                        name: format!("KV_{bucket}"),
+                        subjects: vec![format!("$KV.{bucket}.>")],
+                        max_messages_per_subject: HISTORY,
+                        allow_rollup: true,
+                        allow_direct: true,
+                        discard: stream::DiscardPolicy::New,
+                        num_replicas: replicas,
+                        storage: stream::StorageType::File,
+                        description: Some("kamlog: the personal-data vault (SPEC 10)".into()),
+                        ..Default::default()
+                    })
+                    .await?;
+                let kv = js.get_key_value(&bucket).await?;
+                Ok::<_, async_nats::Error>((kv, stream))
+            })
+            .map_err(|e| err(&bucket, "opening", e))?;
+        Ok(ClusterVault {
+            cluster,
+            kv,
+            stream,
+            bucket,
+        })
+    }
+
+    /// Securely erases stored revisions of `key`, all but `keep`.
+    async fn erase_revisions(&self, key: &str, keep: Option<u64>) -> Result<()> {
+        let Ok(mut history) = self.kv.history(key).await else {
+            return Ok(()); // no such key
+        };
+        let mut seqs = Vec::new();
+        while let Some(entry) = history.next().await {
+            match entry {
+                Ok(e) if Some(e.revision) != keep => seqs.push(e.revision),
+                Ok(_) => {}
+                Err(e) => return Err(err(&self.bucket, "reading the history of a key in", e)),
+            }
+        }
+        for seq in seqs {
+            self.erase(seq).await?;
+        }
+        Ok(())
+    }
+
+    /// Securely erases one message; one already gone is fine.
+    async fn erase(&self, seq: u64) -> Result<()> {
+        self.cluster
+            .retrying("erasing a revision in the vault", || async {
+                match self.stream.delete_message(seq).await {
+                    Ok(_) => Ok(()),
+                    Err(e) if e.to_string().contains("not found") => Ok(()),
+                    Err(e) => Err(e),
+                }
+            })
+            .await
+    }
+}
+
+fn err(bucket: &str, what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Storage(format!("{what} the vault bucket {bucket}: {e}"))
+}
+
+impl Shared for ClusterVault {
+    fn get(&self, key: &str) -> Result<Option<(Vec<u8>, u64)>> {
+        self.cluster
+            .block_on(self.cluster.retrying("reading the vault", || async {
+                match self.kv.entry(key).await {
+                    Ok(Some(e)) if e.operation == kv::Operation::Put => {
+                        Ok(Some((e.value.to_vec(), e.revision)))
+                    }
+                    Ok(_) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            }))
+    }
+
+    fn put(&self, key: &str, bytes: &[u8], revision: u64) -> Result<Option<u64>> {
+        // A write whose answer was lost is tried again: if it had landed, the revision has
+        // moved and the caller reads and merges again (its change is idempotent).
+        let written =
+            self.cluster
+                .block_on(self.cluster.retrying("writing the vault", || async {
+                    let value = Bytes::copy_from_slice(bytes);
+                    if revision == 0 {
+                        match self.kv.create(key, value).await {
+                            Ok(r) => Ok(Some(r)),
+                            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => Ok(None),
+                            Err(e) => Err(async_nats::Error::from(e)),
+                        }
+                    } else {
+                        match self.kv.update(key, value, revision).await {
+                            Ok(r) => Ok(Some(r)),
+                            Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
+                                Ok(None)
+                            }
+                            Err(e) => Err(async_nats::Error::from(e)),
+                        }
+                    }
+                }))?;
+        if written.is_some() && revision > 0 {
+            self.cluster.block_on(self.erase(revision))?;
+        }
+        Ok(written)
+    }
+
+    fn remove(&self, key: &str) -> Result<()> {
+        self.cluster.block_on(async {
+            self.erase_revisions(key, None).await?;
+            self.kv
+                .purge(key)
+                .await
+                .map_err(|e| err(&self.bucket, "purging a key of", e))
+        })
+    }
+
+    fn scrub(&self, key: &str) -> Result<()> {
+        self.cluster.block_on(async {
+            let keep = match self.kv.entry(key).await {
+                Ok(Some(e)) => Some(e.revision),
+                Ok(None) => None,
+                Err(e) => return Err(err(&self.bucket, "reading", e)),
+            };
+            self.erase_revisions(key, keep).await
+        })
+    }
+
+    fn keys(&self, prefix: &str) -> Result<Vec<String>> {
+        self.cluster
+            .block_on(self.cluster.retrying("listing the vault", || async {
+                let mut keys = self.kv.keys().await?;
+                let mut out = Vec::new();
+                while let Some(k) = keys.next().await {
+                    let k = k?;
+                    if k.starts_with(prefix) {
+                        out.push(k);
+                    }
+                }
+                Ok::<_, async_nats::Error>(out)
+            }))
+    }
+}
