@@ -90,14 +90,26 @@ pub struct Intent {
     pub event_id: String,
 }
 
+/// A stored record: its bytes and revision.
+pub type Record = (Vec<u8>, u64);
+
 /// Where the vault's records live when the log is on a cluster: a key-value store with
 /// revisions (keys `a.<h>` for account files, `f.<h>` for erasure intents).
 pub trait Shared: Send + Sync + std::fmt::Debug {
     /// The current bytes and revision of a key, if it holds any.
-    fn get(&self, key: &str) -> Result<Option<(Vec<u8>, u64)>>;
+    fn get(&self, key: &str) -> Result<Option<Record>>;
     /// Writes `bytes` if the key is still at `revision` (0: holds nothing); `None` when another
     /// process wrote it first. Any earlier revision is erased before this returns.
     fn put(&self, key: &str, bytes: &[u8], revision: u64) -> Result<Option<u64>>;
+    /// Several keys' current bytes and revisions at once.
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Record>>>;
+    /// Writes several keys in one atomic step, each only if still at its revision (0: holds
+    /// nothing); `false` (nothing written) when another process wrote one of them first.
+    /// The replaced revisions are left for [`Shared::erase_revisions`].
+    fn put_many(&self, writes: &[(String, Vec<u8>, u64)]) -> Result<bool>;
+    /// Securely erases the given revisions (messages), possibly in the background; ones
+    /// already gone are fine. Whatever is left is erased by [`Shared::scrub`].
+    fn erase_revisions(&self, revisions: &[u64]) -> Result<()>;
     /// Removes a key and erases every revision it had.
     fn remove(&self, key: &str) -> Result<()>;
     /// Erases every revision of a key but the current one (what a crash between a write and
@@ -288,8 +300,34 @@ impl Vault {
             return Ok(());
         }
         if let Some(shared) = &self.shared {
-            for (account, items) in &by_account {
-                Vault::update_shared(shared.as_ref(), account, |file| {
+            // Every account's record read at once, written in one atomic batch, each expected
+            // at the revision read (again, all of it, if another process wrote one meanwhile);
+            // then the replaced revisions erased.
+            let keys: Vec<String> = by_account
+                .keys()
+                .map(|a| format!("a.{}", Vault::stem(a)))
+                .collect();
+            loop {
+                let current = shared.get_many(&keys)?;
+                let mut writes = Vec::with_capacity(keys.len());
+                for (((account, items), key), cur) in by_account.iter().zip(&keys).zip(current) {
+                    let (mut file, rev) = match cur {
+                        None => (
+                            File {
+                                account_id: account.to_string(),
+                                persons: BTreeMap::new(),
+                            },
+                            0,
+                        ),
+                        Some((bytes, rev)) => (
+                            serde_json::from_slice::<File>(&bytes).map_err(|e| {
+                                Error::Corrupt(format!(
+                                    "the cluster's vault record {key} cannot be read: {e}"
+                                ))
+                            })?,
+                            rev,
+                        ),
+                    };
                     for c in items {
                         let list = file.persons.entry(c.person.clone()).or_default();
                         list.retain(|e| {
@@ -297,10 +335,15 @@ impl Vault {
                         });
                         list.push(c.entry.clone());
                     }
-                    true
-                })?;
+                    let bytes = serde_json::to_vec(&file).expect("vault files serialize");
+                    writes.push((key.clone(), bytes, rev));
+                }
+                if shared.put_many(&writes)? {
+                    let replaced: Vec<u64> =
+                        writes.iter().map(|w| w.2).filter(|r| *r > 0).collect();
+                    return shared.erase_revisions(&replaced);
+                }
             }
-            return Ok(());
         }
         let mut written = Vec::with_capacity(by_account.len());
         for (account, items) in &by_account {

@@ -8,14 +8,15 @@
 
 use super::jetstream::Cluster;
 use crate::error::{Error, Result};
-use crate::personal::vault::Shared;
+use crate::personal::vault::{Record, Shared};
 use async_nats::jetstream::{self, kv, stream};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use std::sync::Arc;
 
-/// Revisions kept per key: the current one and those about to be erased.
-const HISTORY: i64 = 8;
+/// Revisions kept per key: the current one and those about to be erased (generous, so that
+/// the limit never drops a revision before it is erased: a dropped one is not overwritten).
+const HISTORY: i64 = 64;
 
 pub(crate) struct ClusterVault {
     cluster: Arc<Cluster>,
@@ -48,6 +49,7 @@ impl ClusterVault {
                         discard: stream::DiscardPolicy::New,
                         num_replicas: replicas,
                         storage: stream::StorageType::File,
+                        allow_atomic_publish: true,
                         description: Some("kamlog: the personal-data vault (SPEC 10)".into()),
                         ..Default::default()
                     })
@@ -65,7 +67,7 @@ impl ClusterVault {
     }
 
     /// Securely erases stored revisions of `key`, all but `keep`.
-    async fn erase_revisions(&self, key: &str, keep: Option<u64>) -> Result<()> {
+    async fn erase_history(&self, key: &str, keep: Option<u64>) -> Result<()> {
         let Ok(mut history) = self.kv.history(key).await else {
             return Ok(()); // no such key
         };
@@ -102,7 +104,7 @@ fn err(bucket: &str, what: &str, e: impl std::fmt::Display) -> Error {
 }
 
 impl Shared for ClusterVault {
-    fn get(&self, key: &str) -> Result<Option<(Vec<u8>, u64)>> {
+    fn get(&self, key: &str) -> Result<Option<Record>> {
         self.cluster
             .block_on(self.cluster.retrying("reading the vault", || async {
                 match self.kv.entry(key).await {
@@ -144,9 +146,100 @@ impl Shared for ClusterVault {
         Ok(written)
     }
 
+    fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Record>>> {
+        self.cluster
+            .block_on(self.cluster.retrying("reading the vault", || async {
+                let answers =
+                    futures_util::future::join_all(keys.iter().map(|k| self.kv.entry(k.as_str())))
+                        .await;
+                answers
+                    .into_iter()
+                    .map(|a| match a {
+                        Ok(Some(e)) if e.operation == kv::Operation::Put => {
+                            Ok(Some((e.value.to_vec(), e.revision)))
+                        }
+                        Ok(_) => Ok(None),
+                        Err(e) => Err(async_nats::Error::from(e)),
+                    })
+                    .collect::<std::result::Result<Vec<_>, _>>()
+            }))
+    }
+
+    fn put_many(&self, writes: &[(String, Vec<u8>, u64)]) -> Result<bool> {
+        if writes.len() > super::jetstream::MAX_ATOMIC_EVENTS {
+            return Err(Error::Usage(format!(
+                "one append touches the vault records of {} accounts; at most {} on a cluster",
+                writes.len(),
+                super::jetstream::MAX_ATOMIC_EVENTS
+            )));
+        }
+        // A batch whose answer was lost is sent again: if it had landed, the revisions have
+        // moved, it is refused, and the caller reads and merges again.
+        self.cluster
+            .block_on(self.cluster.retrying("writing the vault", || async {
+                let batch = uuid::Uuid::new_v4().to_string();
+                let last = writes.len() - 1;
+                let mut ack = None;
+                for (i, (key, bytes, rev)) in writes.iter().enumerate() {
+                    let subject = format!("$KV.{}.{key}", self.bucket);
+                    let mut h = async_nats::HeaderMap::new();
+                    h.insert(
+                        "Nats-Expected-Last-Subject-Sequence",
+                        rev.to_string().as_str(),
+                    );
+                    let payload = Bytes::copy_from_slice(bytes);
+                    if last > 0 {
+                        h.insert("Nats-Batch-Id", batch.as_str());
+                        h.insert("Nats-Batch-Sequence", (i + 1).to_string().as_str());
+                    }
+                    if i == last {
+                        if last > 0 {
+                            h.insert("Nats-Batch-Commit", "1");
+                        }
+                        ack = Some(
+                            self.cluster
+                                .js()
+                                .publish_with_headers(subject, h, payload)
+                                .await?,
+                        );
+                    } else {
+                        self.cluster
+                            .client()
+                            .publish_with_headers(subject, h, payload)
+                            .await?;
+                    }
+                }
+                match ack.expect("the last write was sent").await {
+                Ok(_) => Ok(true),
+                Err(e)
+                    if e.kind()
+                        == async_nats::jetstream::context::PublishErrorKind::WrongLastSequence =>
+                {
+                    Ok(false)
+                }
+                Err(e) => Err(async_nats::Error::from(e)),
+            }
+            }))
+    }
+
+    fn erase_revisions(&self, revisions: &[u64]) -> Result<()> {
+        // In the background: with `sync_interval: always` each deletion is a replicated,
+        // fsynced write, and an import replaces a revision per account per batch. A revision
+        // not yet erased only repeats values the current one holds; `forget` scrubs every
+        // revision of the account's record before it returns.
+        let stream = self.stream.clone();
+        let revisions = revisions.to_vec();
+        self.cluster.spawn(async move {
+            let _ =
+                futures_util::future::join_all(revisions.iter().map(|r| stream.delete_message(*r)))
+                    .await;
+        });
+        Ok(())
+    }
+
     fn remove(&self, key: &str) -> Result<()> {
         self.cluster.block_on(async {
-            self.erase_revisions(key, None).await?;
+            self.erase_history(key, None).await?;
             self.kv
                 .purge(key)
                 .await
@@ -161,7 +254,7 @@ impl Shared for ClusterVault {
                 Ok(None) => None,
                 Err(e) => return Err(err(&self.bucket, "reading", e)),
             };
-            self.erase_revisions(key, keep).await
+            self.erase_history(key, keep).await
         })
     }
 

@@ -128,8 +128,20 @@ impl Cluster {
         self.rt.block_on(f)
     }
 
+    /// Starts a task on the cluster client's runtime, not waited for.
+    pub(crate) fn spawn<F>(&self, f: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.rt.spawn(f);
+    }
+
     pub(crate) fn js(&self) -> &jetstream::Context {
         &self.js
+    }
+
+    pub(crate) fn client(&self) -> &async_nats::Client {
+        &self.client
     }
 
     /// Whether the log stream exists.
