@@ -494,7 +494,7 @@ fn run(cli: Cli) -> Result<i32, Error> {
     let store = match open_for(&place, &request) {
         Ok(s) => s,
         // Held by a running `kamlog serve`: the command goes through it.
-        Err(Error::InUse(m)) => match crate::bus::Serving::find(&place.data) {
+        Err(Error::InUse(m)) => match crate::bus::Serving::find(&place.serving_dir()) {
             Some(s) => return remote(&s.connection(), &s.prefix, request, json),
             None => return Err(Error::InUse(m)),
         },
@@ -671,7 +671,7 @@ fn import(
     }
     let store = match place.open(true) {
         Ok(s) => s,
-        Err(Error::InUse(m)) => match crate::bus::Serving::find(&place.data) {
+        Err(Error::InUse(m)) => match crate::bus::Serving::find(&place.serving_dir()) {
             Some(s) => {
                 return remote_import(&s.connection(), &s.prefix, file, batch_size, expected, json)
             }

@@ -47,6 +47,16 @@ impl Place {
     }
 }
 
+impl Place {
+    /// The directory where a running `serve` on this store leaves its `kamlog.serve` file.
+    pub fn serving_dir(&self) -> PathBuf {
+        match &self.cluster {
+            Some(c) => c.mirror_dir(&self.data),
+            None => self.data.clone(),
+        }
+    }
+}
+
 /// The `--store` value: a NATS URL (one server or several, comma-separated).
 pub(super) fn parse_store(url: &str) -> Result<String, String> {
     let first = url.split(',').next().unwrap_or("").trim();

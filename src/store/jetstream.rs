@@ -46,6 +46,12 @@ impl ClusterConfig {
         format!("{}_LOG", self.prefix.to_uppercase())
     }
 
+    /// Where a process with cache directory `cache` keeps its mirror of this log (and, while
+    /// it serves, its `kamlog.serve` file).
+    pub fn mirror_dir(&self, cache: &std::path::Path) -> std::path::PathBuf {
+        cache.join("cluster").join(self.stream())
+    }
+
     /// The subject of an account's events in the log stream.
     pub fn subject(&self, account: &str) -> String {
         format!("{}_log.{account}", self.prefix)

@@ -15,7 +15,7 @@ pub(crate) const STALE: &str = "the local mirror no longer matches the cluster's
 
 /// The mirror's directory for a cluster's log under a process's cache directory.
 pub(crate) fn dir(cache: &Path, config: &ClusterConfig) -> PathBuf {
-    cache.join("cluster").join(config.stream())
+    config.mirror_dir(cache)
 }
 
 /// Whether an error is the refusal of a stale mirror.
