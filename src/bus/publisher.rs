@@ -298,12 +298,28 @@ impl Publisher {
         let Some(bucket) = &self.personal else {
             return Ok(());
         };
+        // The vaults are read off the runtime: on a cluster a read is a blocking request.
+        let accounts: BTreeSet<String> = batch
+            .iter()
+            .filter(|(e, _)| crate::personal::subject(&e.data).is_some())
+            .map(|(e, _)| e.account_id.clone())
+            .collect();
+        let store = self.store.clone();
+        let vaults = tokio::task::spawn_blocking(move || {
+            accounts
+                .into_iter()
+                .map(|a| store.vault().account(&a).map(|v| (a, v)))
+                .collect::<Result<std::collections::HashMap<_, _>>>()
+        })
+        .await
+        .map_err(|e| Error::Bus(format!("reading the vault failed: {e}")))??;
         for (e, _) in batch {
             if let crate::event::EventData::PersonalDataErased(d) = &e.data {
                 bucket.erase(&e.account_id, &d.subject, &d.id).await?;
             } else if let Some((subject, id)) = crate::personal::subject(&e.data) {
-                let vault = self.store.vault().account(&e.account_id)?;
-                bucket.put(&e.account_id, subject, id, &vault).await?;
+                if let Some(vault) = vaults.get(&e.account_id) {
+                    bucket.put(&e.account_id, subject, id, vault).await?;
+                }
             }
         }
         Ok(())

@@ -74,13 +74,19 @@ pub fn run(
         account_id: account.to_string(),
         person: person.clone(),
         event_id: event_id.clone(),
+        begun_at: Some(chrono::Utc::now()),
     };
     store.vault().begin_erasure(&intent)?;
     let outcome = match store.append(events, None) {
         Ok(o) => o,
-        Err(e) => {
+        Err(e @ (Error::Rejected { .. } | Error::VersionConflict { .. } | Error::Usage(_))) => {
             // Refused (an unknown or already erased person): nothing was erased.
             store.vault().end_erasure(&intent)?;
+            return Err(e);
+        }
+        Err(e) => {
+            // The outcome is not known (a cluster that stopped answering): the intent stays,
+            // and the next open finishes the erasure if the event is in the log.
             return Err(e);
         }
     };

@@ -45,8 +45,9 @@ pub struct AccountVault {
     pub persons: BTreeMap<String, Vec<Entry>>,
     /// Commitment → value.
     values: HashMap<String, String>,
-    /// (event id, field) → salt.
-    salts: HashMap<(String, String), Vec<u8>>,
+    /// (event id, field) → salts (more than one only on a cluster, where two processes may
+    /// have committed the same event with their own salts before one of them stored it).
+    salts: HashMap<(String, String), Vec<Vec<u8>>>,
 }
 
 impl AccountVault {
@@ -56,7 +57,10 @@ impl AccountVault {
             for e in entries {
                 if let (Some(c), Ok(salt)) = (e.commitment(), hex::decode(&e.salt)) {
                     v.values.insert(c, e.value.clone());
-                    v.salts.insert((e.event_id.clone(), e.field.clone()), salt);
+                    v.salts
+                        .entry((e.event_id.clone(), e.field.clone()))
+                        .or_default()
+                        .push(salt);
                 }
             }
         }
@@ -69,11 +73,11 @@ impl AccountVault {
         self.values.get(commitment).map(String::as_str)
     }
 
-    /// The salt of an event's personal field, if the vault holds it.
-    pub fn salt(&self, event_id: &str, field: &str) -> Option<&[u8]> {
+    /// The salts the vault holds for an event's personal field (one, but on a cluster).
+    pub fn salts(&self, event_id: &str, field: &str) -> &[Vec<u8>] {
         self.salts
             .get(&(event_id.to_string(), field.to_string()))
-            .map(Vec::as_slice)
+            .map_or(&[], Vec::as_slice)
     }
 
     /// Every entry, person by person.
@@ -88,6 +92,10 @@ pub struct Intent {
     pub account_id: String,
     pub person: String,
     pub event_id: String,
+    /// When the erasure began: on a cluster another process must not end an intent whose
+    /// `forget` may still be running (see `Store::finish_erasures`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub begun_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// A stored record: its bytes and revision.
@@ -329,11 +337,12 @@ impl Vault {
                         ),
                     };
                     for c in items {
+                        // Kept beside any other salt for the same field: another process may
+                        // have stored the event with its own (see `Vault::retract`).
                         let list = file.persons.entry(c.person.clone()).or_default();
-                        list.retain(|e| {
-                            !(e.event_id == c.entry.event_id && e.field == c.entry.field)
-                        });
-                        list.push(c.entry.clone());
+                        if !list.contains(&c.entry) {
+                            list.push(c.entry.clone());
+                        }
                     }
                     let bytes = serde_json::to_vec(&file).expect("vault files serialize");
                     writes.push((key.clone(), bytes, rev));
@@ -375,6 +384,46 @@ impl Vault {
         sync_dir(&self.dir)
     }
 
+    /// Takes back entries [`Vault::add`] stored for an append that was then refused as a
+    /// whole (on a cluster: another process appended first), exactly those (same salt), so
+    /// that no value is left for an event that is not in the log.
+    pub fn retract(&self, committed: &[Committed]) -> Result<()> {
+        let mut by_account: BTreeMap<&str, Vec<&Committed>> = BTreeMap::new();
+        for c in committed {
+            by_account.entry(&c.account_id).or_default().push(c);
+        }
+        for (account, items) in by_account {
+            let drop_them = |file: &mut File| {
+                let mut changed = false;
+                for c in &items {
+                    if let Some(list) = file.persons.get_mut(&c.person) {
+                        let before = list.len();
+                        list.retain(|e| e != &c.entry);
+                        changed |= list.len() != before;
+                        if list.is_empty() {
+                            file.persons.remove(&c.person);
+                        }
+                    }
+                }
+                changed
+            };
+            match &self.shared {
+                Some(shared) => {
+                    Vault::update_shared(shared.as_ref(), account, drop_them)?;
+                    shared.scrub(&format!("a.{}", Vault::stem(account)))?;
+                }
+                None => {
+                    let mut file = self.read(account)?;
+                    if drop_them(&mut file) {
+                        self.write(account, file)?;
+                        sync_dir(&self.dir)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Removes every entry of a person; durable when this returns.
     pub fn erase(&self, account: &str, person: &str) -> Result<()> {
         if let Some(shared) = &self.shared {
@@ -409,9 +458,12 @@ impl Vault {
         if let Some(shared) = &self.shared {
             let key = self.intent_key(&intent.account_id, &intent.person);
             let bytes = serde_json::to_vec(intent).expect("intents serialize");
-            let rev = shared.get(&key)?.map_or(0, |(_, r)| r);
-            shared.put(&key, &bytes, rev)?;
-            return Ok(());
+            loop {
+                let rev = shared.get(&key)?.map_or(0, |(_, r)| r);
+                if shared.put(&key, &bytes, rev)?.is_some() {
+                    return Ok(());
+                }
+            }
         }
         let path = self.intent_path(&intent.account_id, &intent.person);
         write_atomically(

@@ -24,8 +24,8 @@ pub trait Ledger {
     fn find(&mut self, event_id: &str) -> Result<Option<(u64, Value)>>;
     /// The account's stored events, in version order.
     fn events(&mut self, account: &str) -> Result<Vec<StoredEvent>>;
-    /// The salt of a stored event's personal field, while the vault holds it.
-    fn salt(&mut self, account: &str, event_id: &str, field: &str) -> Result<Option<Vec<u8>>>;
+    /// The salts the vault holds for a stored event's personal field (none once erased).
+    fn salts(&mut self, account: &str, event_id: &str, field: &str) -> Result<Vec<Vec<u8>>>;
 }
 
 /// One new event of a request, with its place and its sealed bytes.
@@ -422,8 +422,15 @@ fn same_stored(ledger: &mut dyn Ledger, stored: &Value, ev: &NewEvent) -> Result
     let mut data = bd.clone();
     for &field in names {
         if let (Some(Value::String(c)), Some(Value::String(v))) = (sd.get(field), bd.get(field)) {
-            let salt = ledger.salt(&ev.account_id, &ev.event_id, field)?;
-            if crate::personal::matches(c, v, salt.as_deref()) {
+            let salts = ledger.salts(&ev.account_id, &ev.event_id, field)?;
+            let opens = if salts.is_empty() {
+                crate::personal::matches(c, v, None)
+            } else {
+                salts
+                    .iter()
+                    .any(|salt| crate::personal::matches(c, v, Some(salt)))
+            };
+            if opens {
                 data.insert(field.to_string(), Value::String(c.clone()));
             }
         }

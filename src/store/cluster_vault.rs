@@ -66,18 +66,29 @@ impl ClusterVault {
         })
     }
 
-    /// Securely erases stored revisions of `key`, all but `keep`.
-    async fn erase_history(&self, key: &str, keep: Option<u64>) -> Result<()> {
-        let Ok(mut history) = self.kv.history(key).await else {
-            return Ok(()); // no such key
+    /// Securely erases the stored revisions of `key`: all of them, or all but the newest
+    /// (`keep_newest`: the current record, whichever process wrote it last).
+    async fn erase_history(&self, key: &str, keep_newest: bool) -> Result<()> {
+        let mut history = match self.kv.history(key).await {
+            Ok(h) => h,
+            // No history: fine only if the key holds nothing at all.
+            Err(e) => {
+                return match self.kv.entry(key).await {
+                    Ok(None) => Ok(()),
+                    _ => Err(err(&self.bucket, "reading the history of a key in", e)),
+                }
+            }
         };
         let mut seqs = Vec::new();
         while let Some(entry) = history.next().await {
             match entry {
-                Ok(e) if Some(e.revision) != keep => seqs.push(e.revision),
-                Ok(_) => {}
+                Ok(e) => seqs.push(e.revision),
                 Err(e) => return Err(err(&self.bucket, "reading the history of a key in", e)),
             }
+        }
+        seqs.sort_unstable();
+        if keep_newest {
+            seqs.pop();
         }
         for seq in seqs {
             self.erase(seq).await?;
@@ -239,7 +250,7 @@ impl Shared for ClusterVault {
 
     fn remove(&self, key: &str) -> Result<()> {
         self.cluster.block_on(async {
-            self.erase_history(key, None).await?;
+            self.erase_history(key, false).await?;
             self.kv
                 .purge(key)
                 .await
@@ -248,14 +259,7 @@ impl Shared for ClusterVault {
     }
 
     fn scrub(&self, key: &str) -> Result<()> {
-        self.cluster.block_on(async {
-            let keep = match self.kv.entry(key).await {
-                Ok(Some(e)) => Some(e.revision),
-                Ok(None) => None,
-                Err(e) => return Err(err(&self.bucket, "reading", e)),
-            };
-            self.erase_history(key, keep).await
-        })
+        self.cluster.block_on(self.erase_history(key, true))
     }
 
     fn keys(&self, prefix: &str) -> Result<Vec<String>> {

@@ -70,7 +70,8 @@ pub enum Appended {
 
 /// A connection to the cluster holding the log.
 pub struct Cluster {
-    rt: tokio::runtime::Runtime,
+    /// Taken out only by `Drop`.
+    rt: Option<tokio::runtime::Runtime>,
     client: async_nats::Client,
     js: jetstream::Context,
     config: ClusterConfig,
@@ -118,7 +119,7 @@ impl Cluster {
             js
         });
         Ok(Cluster {
-            rt,
+            rt: Some(rt),
             client,
             js,
             config,
@@ -129,9 +130,13 @@ impl Cluster {
         &self.config
     }
 
+    fn rt(&self) -> &tokio::runtime::Runtime {
+        self.rt.as_ref().expect("the runtime lives until drop")
+    }
+
     /// Runs a future on the cluster client's runtime (for the vault's bucket).
     pub(crate) fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
-        self.rt.block_on(f)
+        self.rt().block_on(f)
     }
 
     /// Starts a task on the cluster client's runtime, not waited for.
@@ -139,7 +144,7 @@ impl Cluster {
     where
         F: std::future::Future<Output = ()> + Send + 'static,
     {
-        self.rt.spawn(f);
+        self.rt().spawn(f);
     }
 
     pub(crate) fn js(&self) -> &jetstream::Context {
@@ -152,7 +157,7 @@ impl Cluster {
 
     /// Whether the log stream exists.
     pub fn exists(&self) -> Result<bool> {
-        self.rt.block_on(async {
+        self.rt().block_on(async {
             self.retrying("looking up the stream", || async {
                 match self.js.get_stream(self.config.stream()).await {
                     Ok(_) => Ok(true),
@@ -187,7 +192,7 @@ impl Cluster {
             description: Some("kamlog: the event log (one message per event)".into()),
             ..Default::default()
         };
-        self.rt.block_on(async {
+        self.rt().block_on(async {
             self.retrying("creating the stream", || async {
                 self.js
                     .get_or_create_stream(config.clone())
@@ -200,7 +205,7 @@ impl Cluster {
 
     /// The stream's last sequence: the log's last position.
     pub fn last_sequence(&self) -> Result<u64> {
-        self.rt.block_on(async {
+        self.rt().block_on(async {
             self.retrying("reading where the stream ends", || async {
                 let mut s = self.js.get_stream(self.config.stream()).await?;
                 let info = s.info().await?;
@@ -212,7 +217,7 @@ impl Cluster {
 
     /// The stored envelope at one sequence, if the stream holds it.
     pub fn message(&self, seq: u64) -> Result<Option<Vec<u8>>> {
-        self.rt.block_on(async {
+        self.rt().block_on(async {
             self.retrying("reading a message", || async {
                 let s = self.js.get_stream(self.config.stream()).await?;
                 match s.get_raw_message(seq).await {
@@ -236,7 +241,7 @@ impl Cluster {
         let mut next = from;
         loop {
             let before = next;
-            match self.rt.block_on(self.read_some(&mut next, to, &mut f)) {
+            match self.rt().block_on(self.read_some(&mut next, to, &mut f)) {
                 Ok(()) => return Ok(()),
                 Err(Error::Storage(_)) if next > before || std::time::Instant::now() < deadline => {
                     if next > before {
@@ -313,7 +318,7 @@ impl Cluster {
         let Some(last) = events.len().checked_sub(1) else {
             return Ok(Appended::Stored(expected_last));
         };
-        self.rt.block_on(async {
+        self.rt().block_on(async {
             let batch = uuid::Uuid::new_v4().to_string();
             let mut ack = None;
             for (i, (account, bytes)) in events.iter().enumerate() {
@@ -379,6 +384,16 @@ impl Cluster {
                 }
                 Err(e) => return Err(cluster_err(&self.config, what, e)),
             }
+        }
+    }
+}
+
+impl Drop for Cluster {
+    /// The last store handle may go inside another runtime's task (`serve`), where dropping
+    /// a runtime the ordinary way panics; this one is shut down without waiting.
+    fn drop(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
         }
     }
 }

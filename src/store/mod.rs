@@ -259,6 +259,16 @@ impl Store {
                 .any(|e| e.event_id == intent.event_id);
             if stored {
                 vault.erase(&intent.account_id, &intent.person)?;
+            } else if self.inner.cluster.is_some()
+                && intent.begun_at.is_some_and(|t| {
+                    chrono::Utc::now() - t
+                        < chrono::Duration::seconds(
+                            3 * jetstream::UNAVAILABLE_AFTER.as_secs() as i64,
+                        )
+                })
+            {
+                // Another process's `forget` may still be appending its event: leave it.
+                continue;
             }
             vault.end_erasure(&intent)?;
         }

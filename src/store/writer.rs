@@ -398,12 +398,8 @@ impl Ledger for SledLedger<'_> {
         read_account(self.log, account)
     }
 
-    fn salt(&mut self, account: &str, event_id: &str, field: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self
-            .vault
-            .account(account)?
-            .salt(event_id, field)
-            .map(<[u8]>::to_vec))
+    fn salts(&mut self, account: &str, event_id: &str, field: &str) -> Result<Vec<Vec<u8>>> {
+        Ok(self.vault.account(account)?.salts(event_id, field).to_vec())
     }
 }
 
@@ -604,7 +600,10 @@ impl Writer {
                     return Ok(accepted.outcome);
                 }
                 Ok(super::jetstream::Appended::Moved) => {
+                    // Not stored, for certain: take this attempt's personal values back (the
+                    // next attempt commits with new salts, or finds the event stored).
                     self.rules.forget_all();
+                    self.vault.retract(&accepted.personal)?;
                     self.catch_up()?;
                 }
                 Err(e @ Error::Usage(_)) => {
