@@ -396,10 +396,22 @@ fn two_serve_processes_publish_the_feed_exactly_once() {
         );
         std::thread::sleep(Duration::from_millis(300));
     };
-    let _ = a.kill();
-    let _ = b.kill();
-    let _ = a.wait();
-    let _ = b.wait();
+    // The publishers also put the people's values in the personal bucket (SPEC 10).
+    let personal = cluster
+        .stream_info("KV_kamlog_personal")
+        .map_or(0, |i| i.state.messages);
+    assert!(personal > 0, "the personal bucket is empty");
+    // Both serve processes are alive and stop on SIGTERM with status 0.
+    for p in [&mut a, &mut b] {
+        assert!(p.try_wait().unwrap().is_none(), "a serve process died");
+        let _ = Command::new("kill")
+            .args(["-TERM", &p.id().to_string()])
+            .status();
+    }
+    for p in [&mut a, &mut b] {
+        let status = p.wait().unwrap();
+        assert!(status.success(), "serve exited with {status}");
+    }
     common::feed::assert_exactly_once(&stored, &msgs);
     common::feed::assert_alternating(&msgs);
     let alerts: Vec<&(String, String, Value)> =
