@@ -322,6 +322,33 @@ fn an_export_moves_sled_to_cluster_to_sled_with_identical_bytes() {
     );
     assert_eq!(code, 0, "{err}");
     assert_eq!(checked_export(&url, tmp.path()).len(), n + 1);
+
+    // One account's personal values must fit in one message (1 MiB): 150 people with
+    // 9,000-character names would not; refused at once, nothing stored.
+    let mut big = vec![ev(
+        "big",
+        "account_opened",
+        "2024-01-01T00:00:00Z",
+        json!({"name": "Big"}),
+    )];
+    for i in 0..150 {
+        big.push(ev(
+            "big",
+            "stakeholder_added",
+            "2024-01-02T00:00:00Z",
+            json!({"stakeholder_id": format!("s-{i}"), "name": "N".repeat(9000), "function": "it",
+                   "level": "middle", "dmu_roles": [], "influence": 2, "attitude": 0}),
+        ));
+    }
+    let (code, _, err) = kamlog(
+        &url,
+        &tmp.path().join("c1"),
+        &["append"],
+        Some(&jsonl(&big)),
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("max_payload"), "{err}");
+    assert_eq!(checked_export(&url, tmp.path()).len(), n + 1);
 }
 
 /// Every message of the feed stream: (subject, Nats-Msg-Id, payload).

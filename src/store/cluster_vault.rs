@@ -184,6 +184,15 @@ impl Shared for ClusterVault {
                 super::jetstream::MAX_ATOMIC_EVENTS
             )));
         }
+        // A record over the servers' message limit can never be written: say so at once.
+        let limit = self.cluster.client().server_info().max_payload;
+        if let Some((key, bytes, _)) = writes.iter().find(|w| w.1.len() + 512 > limit) {
+            return Err(Error::Storage(format!(
+                "the vault record {key} of bucket {} would be {} bytes, over the cluster's max_payload of {limit} bytes: one account's personal values must fit in one message; nothing of this append was stored",
+                self.bucket,
+                bytes.len()
+            )));
+        }
         // A batch whose answer was lost is sent again: if it had landed, the revisions have
         // moved, it is refused, and the caller reads and merges again.
         self.cluster
