@@ -198,7 +198,7 @@ fn two_writers_lose_nothing_when_the_leader_is_killed_mid_append() {
         "appends resumed after the election: {results:?}"
     );
     // The restarted node catches up.
-    let info = cluster.wait_all_current(LOG_STREAM);
+    let info = cluster.wait_all_current(LOG_STREAM, (setup.len() + acked.len()) as u64);
     let stored = checked_export(&url, tmp.path());
     for id in &acked {
         assert!(stored.contains_key(*id), "acknowledged {id} is missing");
@@ -483,7 +483,7 @@ fn a_partitioned_minority_refuses_appends_and_nothing_acknowledged_is_lost() {
         Some(&jsonl(&base)),
     );
     assert_eq!(code, 0, "{err}");
-    cluster.wait_all_current(LOG_STREAM);
+    cluster.wait_all_current(LOG_STREAM, base.len() as u64);
 
     // Node 3 alone on its side.
     net.set_link(2, false);
@@ -512,7 +512,7 @@ fn a_partitioned_minority_refuses_appends_and_nothing_acknowledged_is_lost() {
 
     // Healed: node 3 catches up; everything acknowledged is there, the refused event is not.
     net.set_link(2, true);
-    let info = cluster.wait_all_current(LOG_STREAM);
+    let info = cluster.wait_all_current(LOG_STREAM, (base.len() + 5) as u64);
     let stored = checked_export(&url, tmp.path());
     assert_eq!(stored.len(), base.len() + 5);
     assert_eq!(info.state.last_sequence, stored.len() as u64);

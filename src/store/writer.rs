@@ -515,18 +515,7 @@ impl Writer {
             self.rules.forget_all();
             return Err(e);
         }
-        let rows: Vec<Row> = accepted
-            .sealed
-            .iter()
-            .map(|s| Row {
-                id: id_bytes(&req.events[s.index].event_id),
-                account: &s.account,
-                version: s.version,
-                position: s.position,
-                json: &s.event.json,
-                hash: &s.event.hash,
-            })
-            .collect();
+        let rows = Row::of_sealed(&req.events, &accepted.sealed);
         if let Err(e) = self.write_rows(&rows) {
             self.rules.forget_all();
             return Err(e);
@@ -580,18 +569,7 @@ impl Writer {
             match cluster.append(first - 1, &messages) {
                 Ok(super::jetstream::Appended::Stored(_)) => {
                     self.last_recorded = now;
-                    let rows: Vec<Row> = accepted
-                        .sealed
-                        .iter()
-                        .map(|s| Row {
-                            id: id_bytes(&events[s.index].event_id),
-                            account: &s.account,
-                            version: s.version,
-                            position: s.position,
-                            json: &s.event.json,
-                            hash: &s.event.hash,
-                        })
-                        .collect();
+                    let rows = Row::of_sealed(events, &accepted.sealed);
                     if let Err(e) = self.write_rows(&rows) {
                         // The events are in the cluster: the mirror refills on the next read.
                         self.rules.forget_all();
@@ -822,4 +800,21 @@ struct Row<'a> {
     position: u64,
     json: &'a [u8],
     hash: &'a str,
+}
+
+impl<'a> Row<'a> {
+    /// The rows of a request's newly sealed events.
+    fn of_sealed(events: &[NewEvent], sealed: &'a [super::accept::Sealed]) -> Vec<Row<'a>> {
+        sealed
+            .iter()
+            .map(|s| Row {
+                id: id_bytes(&events[s.index].event_id),
+                account: &s.account,
+                version: s.version,
+                position: s.position,
+                json: &s.event.json,
+                hash: &s.event.hash,
+            })
+            .collect()
+    }
 }

@@ -342,22 +342,33 @@ impl Cluster {
             })
     }
 
-    /// Waits until every replica of the stream is current with no lag (a restarted node
-    /// has caught up).
-    pub fn wait_all_current(&self, stream: &str) -> async_nats::jetstream::stream::Info {
+    /// Waits until the stream holds at least `at_least` messages and every replica is current
+    /// with no lag (a restarted node has caught up). Right after a partition heals, a node that
+    /// led before it may still answer as leader with its old state for a few seconds (a
+    /// deposed Raft leader): `at_least` keeps such an answer from ending the wait.
+    pub fn wait_all_current(
+        &self,
+        stream: &str,
+        at_least: u64,
+    ) -> async_nats::jetstream::stream::Info {
         let start = Instant::now();
+        // Five good answers in a row, so that a deposed leader's is not the next one.
+        let mut good = 0;
         loop {
-            if let Some(info) = self.stream_info(stream) {
-                if let Some(c) = &info.cluster {
-                    let caught_up = c.leader.is_some()
+            let caught_up = self.stream_info(stream).filter(|info| {
+                info.cluster.as_ref().is_some_and(|c| {
+                    c.leader.is_some()
+                        && info.state.last_sequence >= at_least
                         && c.replicas.len() == 2
                         && c.replicas
                             .iter()
-                            .all(|p| p.current && !p.offline && p.lag.unwrap_or(0) == 0);
-                    if caught_up {
-                        return info;
-                    }
-                }
+                            .all(|p| p.current && !p.offline && p.lag.unwrap_or(0) == 0)
+                })
+            });
+            match caught_up {
+                Some(info) if good >= 4 => return info,
+                Some(_) => good += 1,
+                None => good = 0,
             }
             assert!(
                 start.elapsed() < Duration::from_secs(60),
