@@ -440,7 +440,7 @@ impl Writer {
             }
             // recorded_at strictly increases from one group to the next, so that a known-at
             // time separates what was known before a group from the group itself.
-            let now = Utc::now().max(self.last_recorded + chrono::Duration::microseconds(1));
+            let now = self.next_recorded();
             self.last_recorded = now;
             let recorded_at = format_recorded_at(now);
             let mut answers = Vec::with_capacity(group.len());
@@ -489,23 +489,40 @@ impl Writer {
         }
     }
 
-    /// Checks a request against the rules and writes what passes as one atomic sled batch:
-    /// pages of consecutive events, each account's run of new versions, the new heads and
-    /// the event-id pages. On a cluster the events are first appended there (see
-    /// [`Writer::process_on_cluster`]).
-    fn process(&mut self, req: &Request, recorded_at: &str) -> Result<AppendOutcome> {
+    /// The next `recorded_at`: now, but strictly after the last one (the clock may go back,
+    /// and on a cluster another process's clock may be ahead).
+    fn next_recorded(&self) -> DateTime<Utc> {
+        Utc::now().max(self.last_recorded + chrono::Duration::microseconds(1))
+    }
+
+    /// Checks a request against the rules over what the sled tree holds, assigning positions
+    /// from the next one.
+    fn accept(
+        &mut self,
+        events: &[NewEvent],
+        expected: Option<u64>,
+        recorded_at: &str,
+    ) -> Result<super::accept::Accepted> {
         let mut ledger = SledLedger {
             log: &self.log,
             ids: &mut self.ids,
             vault: &self.vault,
         };
-        let accepted = self.rules.accept(
+        self.rules.accept(
             &mut ledger,
-            &req.events,
-            req.expected,
+            events,
+            expected,
             self.next_position,
             recorded_at,
-        )?;
+        )
+    }
+
+    /// Checks a request against the rules and writes what passes as one atomic sled batch:
+    /// pages of consecutive events, each account's run of new versions, the new heads and
+    /// the event-id pages. On a cluster the events are first appended there (see
+    /// [`Writer::process_on_cluster`]).
+    fn process(&mut self, req: &Request, recorded_at: &str) -> Result<AppendOutcome> {
+        let accepted = self.accept(&req.events, req.expected, recorded_at)?;
         if accepted.sealed.is_empty() {
             return Ok(accepted.outcome);
         }
@@ -537,20 +554,9 @@ impl Writer {
     ) -> Result<AppendOutcome> {
         let deadline = Instant::now() + super::jetstream::UNAVAILABLE_AFTER;
         loop {
-            let now = Utc::now().max(self.last_recorded + chrono::Duration::microseconds(1));
+            let now = self.next_recorded();
             let recorded_at = format_recorded_at(now);
-            let mut ledger = SledLedger {
-                log: &self.log,
-                ids: &mut self.ids,
-                vault: &self.vault,
-            };
-            let accepted = self.rules.accept(
-                &mut ledger,
-                events,
-                expected,
-                self.next_position,
-                &recorded_at,
-            )?;
+            let accepted = self.accept(events, expected, &recorded_at)?;
             if accepted.sealed.is_empty() {
                 return Ok(accepted.outcome);
             }
