@@ -18,8 +18,8 @@
 //!
 //! When the log is on a cluster (SPEC 11) the same account files and intents live in the
 //! cluster instead ([`Shared`]: a replicated key-value bucket), so that every process reveals
-//! and erases the same values; each replaced revision is erased there at once (JetStream's
-//! secure delete), so only the current one holds a value. No file under the process's own
+//! and erases the same values; replaced revisions are erased there (JetStream's secure
+//! delete: in the background after an add, all of them before an erasure returns). No file under the process's own
 //! directory then holds a personal value.
 
 use super::{Committed, Entry};

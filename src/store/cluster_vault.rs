@@ -1,10 +1,11 @@
 //! The personal-data vault's records on the cluster (SPEC 10 and 11): a replicated key-value
 //! bucket `<prefix>_vault` that every kamlog process on the cluster reads and writes, so that
 //! a value appended through one process is revealed by all, and `forget` anywhere erases it
-//! everywhere. A replaced revision is erased at once with JetStream's secure delete
-//! (`STREAM.MSG.DELETE` without `no_erase`: the server overwrites the message), which is why
-//! the bucket keeps a short history rather than a limit of one (a limit drops old revisions
-//! without overwriting them).
+//! everywhere. Replaced revisions are erased with JetStream's secure delete
+//! (`STREAM.MSG.DELETE` without `no_erase`: the server overwrites the message) — in the
+//! background after an append, and every older one by `scrub` before `forget` returns — which
+//! is why the bucket keeps a generous history rather than a limit of one (a limit drops old
+//! revisions without overwriting them).
 
 use super::jetstream::Cluster;
 use crate::error::{Error, Result};
