@@ -19,8 +19,8 @@
 //! When the log is on a cluster (SPEC 11) the same account files and intents live in the
 //! cluster instead ([`Shared`]: a replicated key-value bucket), so that every process reveals
 //! and erases the same values; replaced revisions are erased there (JetStream's secure
-//! delete: in the background after an add, all of them before an erasure returns). No file under the process's own
-//! directory then holds a personal value.
+//! delete: in the background after an add, all of them before an erasure returns). No file
+//! under the process's own directory then holds a personal value.
 
 use super::{Committed, Entry};
 use crate::error::{Error, Result};
