@@ -360,6 +360,7 @@ fn rebuild(data: &Path, cluster: Option<String>, prefix: &str) {
         .expect("scan");
     std::hint::black_box(&states);
     let secs = start.elapsed().as_secs_f64();
+    drop(states);
     let heads = accounts_seen;
     println!(
         "fold: {n} events, {} accounts in {secs:.2} s = {:.0} events/s",

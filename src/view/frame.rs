@@ -124,14 +124,17 @@ impl<'a> Frame<'a> {
         }
     }
 
-    /// The coverage view.
+    /// The coverage figures (with people's names only in a frame that scans the state; see
+    /// [`coverage::coverage_from_links`]).
     pub fn coverage(&self, policy: &Policy) -> &Coverage {
         self.coverage.get_or_init(|| {
             let links = self.links(policy);
+            // The walk's frames (with contacts) feed conditions and digests, never a view.
             Rc::new(coverage::coverage_from_links(
                 self.state,
                 links,
                 self.bow_tie(policy),
+                self.contacts.is_none(),
                 policy,
             ))
         })

@@ -6,7 +6,6 @@ use crate::model::AccountState;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
 
 /// The relationship stages of SPEC 4.2. The developing ones are declared in their order;
 /// `disintegrating` stands outside it.
@@ -97,30 +96,23 @@ pub fn evidence_from(frame: &super::Frame, once_cooperative: bool, policy: &Poli
     let state = frame.state;
     let links = frame.links(policy);
     let cov = frame.coverage(policy);
-    let mut supplier_functions = BTreeSet::new();
-    let mut linked: BTreeSet<&str> = BTreeSet::new();
-    let mut linked_to_exec: BTreeSet<&str> = BTreeSet::new();
+    // Distinct functions are few: a short list beats a set here, and this runs at every
+    // instant of the walk where the links changed.
+    let mut supplier_functions: Vec<&str> = Vec::new();
+    let mut customer_functions: Vec<&str> = Vec::new();
+    let mut executive_link = false;
     let mut n_links = 0;
     for (m, ss) in links {
         let member = &state.members[m];
-        supplier_functions.insert(member.function.as_str());
+        push_distinct(&mut supplier_functions, member.function.as_str());
         let exec_member = member.team_role == "exec_sponsor" || member.function == "executive";
         n_links += ss.len();
         for s in ss {
-            linked.insert(s);
-            if exec_member {
-                linked_to_exec.insert(s);
-            }
+            let stakeholder = &state.stakeholders[s];
+            push_distinct(&mut customer_functions, stakeholder.function.as_str());
+            executive_link |= exec_member && stakeholder.level == "executive";
         }
     }
-    // Each linked stakeholder looked up once, however many members it is linked to.
-    let customer_functions: BTreeSet<&str> = linked
-        .iter()
-        .map(|s| state.stakeholders[*s].function.as_str())
-        .collect();
-    let executive_link = linked_to_exec
-        .iter()
-        .any(|s| state.stakeholders[*s].level == "executive");
     let objectives_agreed = state.objectives.values().filter(|o| o.agreed).count();
     let objectives_open_or_achieved = state
         .objectives
@@ -151,6 +143,12 @@ pub fn evidence_from(frame: &super::Frame, once_cooperative: bool, policy: &Poli
 
 fn percent(p: i64) -> Decimal {
     Decimal::new(p, 2)
+}
+
+fn push_distinct<'a>(list: &mut Vec<&'a str>, item: &'a str) {
+    if !list.contains(&item) {
+        list.push(item);
+    }
 }
 
 /// Rules 2–6 of SPEC 4.2 (everything but `disintegrating`).
