@@ -492,7 +492,8 @@ impl<'a> Query<'a> {
 }
 
 /// A group of accounts' stored envelopes, gathered by one pass over the log and kept as
-/// bytes (about a third of the decoded events' memory) until a worker decodes one account.
+/// bytes until a worker decodes one account (so only the accounts being walked are held
+/// decoded).
 struct Gathered {
     accounts: std::collections::HashMap<String, RawEvents>,
 }
