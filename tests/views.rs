@@ -12,6 +12,7 @@ use kamlog::event::StoredEvent;
 use kamlog::model::fold_events;
 use kamlog::query::{render, Query};
 use kamlog::view::coverage::coverage;
+use kamlog::view::link_counts::LinkFigures;
 use kamlog::view::stage::{evidence, infer};
 use kamlog::view::{ratio, Policy, Selection, ViewKind};
 use proptest::prelude::*;
@@ -486,6 +487,43 @@ fn ratios_round_half_to_even_at_four_places() {
 
 // ------------------------------------------------------------------------------ properties
 
+/// The stage evidence's link figures as they were counted before [`LinkCounts`] (sets over
+/// every link at every instant): the oracle the counts are held to.
+fn link_figures_by_sets(
+    state: &kamlog::model::AccountState,
+    links: &kamlog::view::frame::Links,
+) -> LinkFigures {
+    use std::collections::BTreeSet;
+    let mut supplier = BTreeSet::new();
+    let mut linked = BTreeSet::new();
+    let mut linked_to_exec = BTreeSet::new();
+    let mut n = 0;
+    for (m, ss) in links {
+        let member = &state.members[m];
+        supplier.insert(member.function.as_str());
+        let exec = member.team_role == "exec_sponsor" || member.function == "executive";
+        n += ss.len();
+        for s in ss {
+            linked.insert(s.as_str());
+            if exec {
+                linked_to_exec.insert(s.as_str());
+            }
+        }
+    }
+    let customer: BTreeSet<&str> = linked
+        .iter()
+        .map(|s| state.stakeholders[*s].function.as_str())
+        .collect();
+    LinkFigures {
+        links: n,
+        supplier_functions: supplier.len(),
+        customer_functions: customer.len(),
+        executive_link: linked_to_exec
+            .iter()
+            .any(|s| state.stakeholders[*s].level == "executive"),
+    }
+}
+
 /// A random valid single-account stream (the workload generator, seeded by proptest).
 fn stream(seed: u64, n: u64) -> Vec<Value> {
     kamlog::workload::Workload::new(seed, 1, n).collect()
@@ -602,6 +640,21 @@ fn a_rebuild_in_many_passes_over_the_log_equals_each_account_walked_alone() {
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, .. ProptestConfig::default() })]
+
+    #[test]
+    fn link_counts_equal_counting_the_links_by_sets(seed in any::<u64>(), n in 8u64..150, cut in 0u64..150, later in 0i64..200) {
+        let events = stream(seed, n);
+        let (_d, store) = temp_store();
+        append(&store, &events).unwrap();
+        let stored = store.account_events("acct-00000").unwrap();
+        let cut = (cut % n) as usize;
+        let t = stored[cut].occurred_at + Duration::days(later);
+        let state = fold_events("acct-00000", stored.iter().filter(|e| e.occurred_at <= t));
+        let policy = Policy::default();
+        let frame = kamlog::view::Frame::new(&state, t);
+        let links = frame.links(&policy).clone();
+        prop_assert_eq!(frame.link_counts(&policy).figures(), link_figures_by_sets(&state, &links));
+    }
 
     #[test]
     fn snapshot_path_equals_full_replay(seed in any::<u64>(), n in 8u64..120, split in 1u64..100, days_after in 0i64..400) {

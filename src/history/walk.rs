@@ -91,6 +91,8 @@ enum Touched {
     Evidence,
     /// Coverage too (who is key, successors, names).
     Coverage,
+    /// People changed (a function, level or role may have): the link counts too.
+    People,
     /// Links too (and so everything).
     Links,
 }
@@ -217,7 +219,8 @@ impl<'e> Walker<'e> {
     /// interaction's new pairs, pairs that aged out, a person who left); returns whether any
     /// link changed, in which case what depends on the links is forgotten.
     fn patch_links(&mut self, pairs: &[(String, String)]) -> bool {
-        let Some(links) = self.shared.links.as_mut() else {
+        let Shared { links, counts, .. } = &mut self.shared;
+        let Some(links) = links.as_mut() else {
             return !pairs.is_empty();
         };
         let (state, contacts) = (&self.position.state, &self.position.contacts);
@@ -229,6 +232,11 @@ impl<'e> Walker<'e> {
                 continue;
             }
             changed = true;
+            if let Some(c) = counts.as_mut() {
+                if !Rc::make_mut(c).change(state, m, s, now) {
+                    *counts = None; // counted again from the links when next needed
+                }
+            }
             let links = Rc::make_mut(links);
             if now {
                 links.entry(m.clone()).or_default().insert(s.clone());
@@ -282,6 +290,9 @@ impl<'e> Walker<'e> {
     fn invalidate(&mut self, touched: Touched) {
         if touched >= Touched::Links {
             self.shared.links = None;
+        }
+        if touched >= Touched::People {
+            self.shared.counts = None;
         }
         if touched >= Touched::Coverage {
             self.shared.coverage = None;
@@ -688,13 +699,13 @@ fn touches(data: &EventData) -> Touched {
         | E::AccountClosed(_)
         | E::AccountReopened(_)
         | E::EventRetracted(_) => Touched::Nothing,
-        // Who is active, who is key, names and successors: the coverage lists.
+        // Who is active, who is key, names, successors, functions, levels and roles.
         E::StakeholderAdded(_)
         | E::StakeholderDeparted(_)
         | E::TeamMemberAssigned(_)
         | E::TeamMemberDeparted(_)
         | E::StakeholderUpdated(_)
-        | E::SuccessorDesignated(_) => Touched::Coverage,
+        | E::SuccessorDesignated(_) => Touched::People,
         E::ObjectiveProposed(_)
         | E::ObjectiveAgreed(_)
         | E::ObjectiveClosed(_)

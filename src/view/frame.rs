@@ -8,6 +8,7 @@
 //! tests check it.
 
 use super::coverage::{self, Coverage};
+use super::link_counts::LinkCounts;
 use super::relationships;
 use super::stage::Evidence;
 use super::Policy;
@@ -26,6 +27,7 @@ pub struct Frame<'a> {
     pub instant: DateTime<Utc>,
     contacts: Option<&'a Contacts>,
     links: OnceCell<Rc<Links>>,
+    counts: OnceCell<Rc<LinkCounts>>,
     coverage: OnceCell<Rc<Coverage>>,
     /// The evidence with `once_cooperative` false and `last_interaction` left to be filled.
     evidence: OnceCell<Evidence>,
@@ -36,6 +38,8 @@ pub struct Frame<'a> {
 #[derive(Debug, Clone, Default)]
 pub struct Shared {
     pub links: Option<Rc<Links>>,
+    /// The stage evidence's link counts, while nobody's function, level or role changed.
+    pub counts: Option<Rc<LinkCounts>>,
     pub coverage: Option<Rc<Coverage>>,
     pub evidence: Option<Evidence>,
 }
@@ -48,6 +52,7 @@ impl<'a> Frame<'a> {
             instant,
             contacts: None,
             links: OnceCell::new(),
+            counts: OnceCell::new(),
             coverage: OnceCell::new(),
             evidence: OnceCell::new(),
         }
@@ -77,6 +82,9 @@ impl<'a> Frame<'a> {
         let f = Frame::with_contacts(state, instant, contacts);
         if let Some(links) = &shared.links {
             let _ = f.links.set(links.clone());
+            if let Some(counts) = &shared.counts {
+                let _ = f.counts.set(counts.clone());
+            }
             if let Some(c) = &shared.coverage {
                 if c.bow_tie == f.bow_tie(policy) {
                     let _ = f.coverage.set(c.clone());
@@ -93,6 +101,7 @@ impl<'a> Frame<'a> {
     pub fn shared(&self) -> Shared {
         Shared {
             links: self.links.get().cloned(),
+            counts: self.counts.get().cloned(),
             coverage: self.coverage.get().cloned(),
             evidence: self.evidence.get().cloned(),
         }
@@ -106,6 +115,12 @@ impl<'a> Frame<'a> {
                 None => coverage::links(self.state, self.instant, policy),
             })
         })
+    }
+
+    /// The stage evidence's link counts (SPEC 4.2).
+    pub fn link_counts(&self, policy: &Policy) -> &LinkCounts {
+        self.counts
+            .get_or_init(|| Rc::new(LinkCounts::of(self.state, self.links(policy))))
     }
 
     /// Whether the account is a bow-tie (SPEC 4.1).

@@ -2,6 +2,7 @@
 //!
 //! - [`select`]: which events a view sees (`--as-of`, `--known-at`, SPEC 3)
 //! - [`frame`]: a state at an instant, with the figures views and alerts share
+//! - [`link_counts`]: the stage evidence's link figures, as counts a walk updates link by link
 //! - [`coverage`], [`stage`], [`value`], [`classification`], [`economics`],
 //!   [`relationships`], [`map`], [`contracts`]: one view each, typed, serializing to the
 //!   shapes of SPEC 8
@@ -16,6 +17,7 @@ pub mod economics;
 pub mod fmt;
 pub mod frame;
 pub mod kind;
+pub mod link_counts;
 pub mod map;
 pub mod policy;
 pub mod relationships;

@@ -94,25 +94,8 @@ pub fn evidence(
 /// The evidence at a frame (sharing its links and coverage).
 pub fn evidence_from(frame: &super::Frame, once_cooperative: bool, policy: &Policy) -> Evidence {
     let state = frame.state;
-    let links = frame.links(policy);
+    let links = frame.link_counts(policy).figures();
     let cov = frame.coverage(policy);
-    // Distinct functions are few: a short list beats a set here, and this runs at every
-    // instant of the walk where the links changed.
-    let mut supplier_functions: Vec<&str> = Vec::new();
-    let mut customer_functions: Vec<&str> = Vec::new();
-    let mut executive_link = false;
-    let mut n_links = 0;
-    for (m, ss) in links {
-        let member = &state.members[m];
-        push_distinct(&mut supplier_functions, member.function.as_str());
-        let exec_member = member.team_role == "exec_sponsor" || member.function == "executive";
-        n_links += ss.len();
-        for s in ss {
-            let stakeholder = &state.stakeholders[s];
-            push_distinct(&mut customer_functions, stakeholder.function.as_str());
-            executive_link |= exec_member && stakeholder.level == "executive";
-        }
-    }
     let objectives_agreed = state.objectives.values().filter(|o| o.agreed).count();
     let objectives_open_or_achieved = state
         .objectives
@@ -125,12 +108,12 @@ pub fn evidence_from(frame: &super::Frame, once_cooperative: bool, policy: &Poli
         .filter(|o| o.outcome.as_deref() == Some("achieved"))
         .count();
     Evidence {
-        customer_functions: customer_functions.len(),
-        supplier_functions: supplier_functions.len(),
-        links: n_links,
+        customer_functions: links.customer_functions,
+        supplier_functions: links.supplier_functions,
+        links: links.links,
         coverage_ratio: cov.coverage_ratio,
         key_stakeholders: cov.key_stakeholders.len(),
-        executive_link,
+        executive_link: links.executive_link,
         objectives_agreed,
         objectives_open_or_achieved,
         objectives_achieved,
@@ -143,12 +126,6 @@ pub fn evidence_from(frame: &super::Frame, once_cooperative: bool, policy: &Poli
 
 fn percent(p: i64) -> Decimal {
     Decimal::new(p, 2)
-}
-
-fn push_distinct<'a>(list: &mut Vec<&'a str>, item: &'a str) {
-    if !list.contains(&item) {
-        list.push(item);
-    }
 }
 
 /// Rules 2–6 of SPEC 4.2 (everything but `disintegrating`).
