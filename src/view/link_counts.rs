@@ -66,11 +66,7 @@ impl LinkCounts {
         stakeholder: &Stakeholder,
         made: bool,
     ) -> bool {
-        let Some(links) = (if made {
-            self.links.checked_add(1)
-        } else {
-            self.links.checked_sub(1)
-        }) else {
+        let Some(links) = step(self.links, made) else {
             return false;
         };
         self.links = links;
@@ -87,11 +83,7 @@ impl LinkCounts {
             return false;
         }
         if is_executive(member) && stakeholder.level == "executive" {
-            let Some(n) = (if made {
-                self.executive.checked_add(1)
-            } else {
-                self.executive.checked_sub(1)
-            }) else {
+            let Some(n) = step(self.executive, made) else {
                 return false;
             };
             self.executive = n;
@@ -112,6 +104,15 @@ impl LinkCounts {
 /// Whether a member counts as executive for the executive link (SPEC 4.2).
 fn is_executive(member: &Member) -> bool {
     member.team_role == "exec_sponsor" || member.function == "executive"
+}
+
+/// One more or one fewer (`None` below zero or past the largest count).
+fn step(n: usize, up: bool) -> Option<usize> {
+    if up {
+        n.checked_add(1)
+    } else {
+        n.checked_sub(1)
+    }
 }
 
 /// Adds or takes one from `key`'s count; tells whether it went from or to zero (`None`: a
