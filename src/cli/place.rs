@@ -45,9 +45,7 @@ impl Place {
             Store::open(data)
         }
     }
-}
 
-impl Place {
     /// The directory where a running `serve` on this store leaves its `kamlog.serve` file.
     pub fn serving_dir(&self) -> PathBuf {
         match &self.cluster {

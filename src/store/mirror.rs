@@ -6,17 +6,11 @@
 //! event at that position (the stream was replaced, or lost acknowledged messages) is dropped
 //! and read again from the start; the personal-data vault beside it stays.
 
-use super::jetstream::ClusterConfig;
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
 
 /// Why a mirror was refused at open (it is then dropped and read again).
 pub(crate) const STALE: &str = "the local mirror no longer matches the cluster's log";
-
-/// The mirror's directory for a cluster's log under a process's cache directory.
-pub(crate) fn dir(cache: &Path, config: &ClusterConfig) -> PathBuf {
-    config.mirror_dir(cache)
-}
 
 /// Whether an error is the refusal of a stale mirror.
 pub(crate) fn is_stale(e: &Error) -> bool {

@@ -136,7 +136,7 @@ impl Store {
             }
             cluster.create()?;
         }
-        let mirror_dir = mirror::dir(cache.as_ref(), cluster.config());
+        let mirror_dir = cluster.config().mirror_dir(cache.as_ref());
         match Store::open_inner(&mirror_dir, false, Some(cluster.clone())) {
             Err(e) if mirror::is_stale(&e) => {
                 mirror::discard(&mirror_dir)?;
