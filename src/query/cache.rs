@@ -13,6 +13,11 @@ use crate::view::Policy;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+/// The trees' names, as the store knows them (it drops them when it cuts the log's tail).
+const REGULAR: &str = crate::store::tail::CHECKPOINT_TREES[0];
+const FINAL: &str = crate::store::tail::CHECKPOINT_TREES[1];
+const META: &str = crate::store::tail::CHECKPOINT_TREES[2];
+
 /// What the cached checkpoints of an account were built from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Meta {
@@ -62,9 +67,9 @@ impl Cache {
     pub fn open(store: &Store) -> Result<Cache> {
         let db = store.db();
         Ok(Cache {
-            regular: db.open_tree("checkpoints").map_err(storage)?,
-            last: db.open_tree("checkpoint_final").map_err(storage)?,
-            meta: db.open_tree("checkpoint_meta").map_err(storage)?,
+            regular: db.open_tree(REGULAR).map_err(storage)?,
+            last: db.open_tree(FINAL).map_err(storage)?,
+            meta: db.open_tree(META).map_err(storage)?,
         })
     }
 

@@ -7,9 +7,11 @@
 //! ones.
 //!
 //! Keys (numbers big-endian, so byte order is numeric order):
-//! - `e` + first position (u64) → page: `P`, count (u32), then per event: length (u32) and the
-//!   stored envelope's canonical JSON. A page holds consecutive positions, at most
-//!   [`PAGE_EVENTS`] events or about [`PAGE_BYTES`] bytes, all from one append.
+//! - `e` + first position (u64) → where the page is: a [`Pointer`] into the segment file
+//!   ([`super::segment`]). A page is `P`, count (u32), then per event: length (u32) and the
+//!   stored envelope's canonical JSON; it holds consecutive positions, at most
+//!   [`PAGE_EVENTS`] events or about [`PAGE_BYTES`] bytes, all from one append. (Stores
+//!   written before the segment file hold their pages inline here, and are read as such.)
 //! - `s` + account + `/` + first version (u64) → run: the positions (u64 each) of that
 //!   account's consecutive versions from first version on, all from one append.
 //! - `x` + first position (u64) → the event ids of the page at that position, 16 bytes
@@ -18,9 +20,55 @@
 //!   takes about 40 bytes per stored event.
 //! - `h` + account → head: version (u64), position (u64), hash (64 hex bytes)
 
+use super::segment::{Pointer, Segment, POINTER_TAG};
 use super::storage;
 use crate::error::{Error, Result};
 use crate::event::StoredEvent;
+use std::sync::Arc;
+
+/// The log: its index, runs and heads in sled's `log` tree, its pages in the segment file.
+#[derive(Clone)]
+pub(crate) struct Log {
+    pub tree: sled::Tree,
+    pub segment: Arc<Segment>,
+}
+
+/// A page's bytes, as stored inline in the tree or read from the segment file.
+pub(crate) enum PageBytes {
+    Inline(sled::IVec),
+    File(Vec<u8>),
+}
+
+impl std::ops::Deref for PageBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            PageBytes::Inline(b) => b,
+            PageBytes::File(b) => b,
+        }
+    }
+}
+
+impl Log {
+    /// The page a value under an `e` key stands for.
+    pub(crate) fn page_bytes(&self, first: u64, value: sled::IVec) -> Result<PageBytes> {
+        if value.first() == Some(&POINTER_TAG) {
+            let p = Pointer::decode(first, &value)?;
+            Ok(PageBytes::File(self.segment.read(first, &p)?))
+        } else {
+            Ok(PageBytes::Inline(value))
+        }
+    }
+}
+
+/// How many events the page under an `e` key holds, without reading a page in the file.
+pub(crate) fn page_count(first: u64, value: &[u8]) -> Result<u64> {
+    if value.first() == Some(&POINTER_TAG) {
+        Ok(u64::from(Pointer::decode(first, value)?.count))
+    } else {
+        Ok(decode_page(first, value)?.len() as u64)
+    }
+}
 
 pub const PAGE_EVENTS: usize = 32;
 pub const PAGE_BYTES: usize = 16 * 1024;
@@ -171,23 +219,30 @@ pub(crate) fn decode_page(first: u64, bytes: &[u8]) -> Result<Vec<&[u8]>> {
 }
 
 /// The stored envelope at a position.
-pub(crate) fn read_at(log: &sled::Tree, position: u64) -> Result<Option<Vec<u8>>> {
+pub(crate) fn read_at(log: &Log, position: u64) -> Result<Option<Vec<u8>>> {
     Ok(page_for(log, position)?.and_then(|p| p.get(position).map(<[u8]>::to_vec)))
 }
 
 /// Every page from the one holding `position` on: (first position, page bytes).
 pub(crate) fn pages_from(
-    log: &sled::Tree,
+    log: &Log,
     position: u64,
-) -> impl Iterator<Item = Result<(u64, sled::IVec)>> + '_ {
-    let start = match log.range(event_key(0)..=event_key(position)).next_back() {
+) -> impl Iterator<Item = Result<(u64, PageBytes)>> + '_ {
+    let start = match log
+        .tree
+        .range(event_key(0)..=event_key(position))
+        .next_back()
+    {
         Some(Ok((k, _))) => be_u64(&k[1..]).unwrap_or(position),
         _ => position,
     };
-    log.range(event_key(start)..=event_key(u64::MAX)).map(|r| {
-        let (k, v) = r.map_err(storage)?;
-        Ok((be_u64(&k[1..])?, v))
-    })
+    log.tree
+        .range(event_key(start)..=event_key(u64::MAX))
+        .map(|r| {
+            let (k, v) = r.map_err(storage)?;
+            let first = be_u64(&k[1..])?;
+            Ok((first, log.page_bytes(first, v)?))
+        })
 }
 
 /// The positions of an account's events, in version order.
@@ -208,15 +263,15 @@ pub(crate) fn stream_positions(log: &sled::Tree, account: &str) -> Result<Vec<u6
     Ok(out)
 }
 
-/// A page read from the tree, with the byte ranges of its events.
+/// A page read from the log, with the byte ranges of its events.
 pub(crate) struct Page {
     pub first: u64,
-    bytes: sled::IVec,
+    bytes: PageBytes,
     spans: Vec<(usize, usize)>,
 }
 
 impl Page {
-    pub(crate) fn new(first: u64, bytes: sled::IVec) -> Result<Page> {
+    pub(crate) fn new(first: u64, bytes: PageBytes) -> Result<Page> {
         let spans = {
             let events = decode_page(first, &bytes)?;
             let base = bytes.as_ptr() as usize;
@@ -246,19 +301,24 @@ impl Page {
 }
 
 /// The page holding a position, if any.
-pub(crate) fn page_for(log: &sled::Tree, position: u64) -> Result<Option<Page>> {
-    match log.range(event_key(0)..=event_key(position)).next_back() {
+pub(crate) fn page_for(log: &Log, position: u64) -> Result<Option<Page>> {
+    match log
+        .tree
+        .range(event_key(0)..=event_key(position))
+        .next_back()
+    {
         None => Ok(None),
         Some(r) => {
             let (k, v) = r.map_err(storage)?;
-            Ok(Some(Page::new(be_u64(&k[1..])?, v)?))
+            let first = be_u64(&k[1..])?;
+            Ok(Some(Page::new(first, log.page_bytes(first, v)?)?))
         }
     }
 }
 
 /// An account's events in version order, decoded.
-pub(crate) fn read_account(log: &sled::Tree, account: &str) -> Result<Vec<StoredEvent>> {
-    let positions = stream_positions(log, account)?;
+pub(crate) fn read_account(log: &Log, account: &str) -> Result<Vec<StoredEvent>> {
+    let positions = stream_positions(&log.tree, account)?;
     let mut out = Vec::with_capacity(positions.len());
     // Consecutive positions often share a page: keep the last page read.
     let mut page: Option<Page> = None;

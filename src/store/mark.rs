@@ -121,7 +121,7 @@ pub(crate) enum Mismatch {
 }
 
 /// Compares the log with a mark: the marked position must be there, with its hash.
-pub(crate) fn compare(log: &sled::Tree, mark: &Mark) -> Result<Option<Mismatch>> {
+pub(crate) fn compare(log: &super::Log, mark: &Mark) -> Result<Option<Mismatch>> {
     let last = super::last_position(log)?;
     if last < mark.position {
         return Ok(Some(Mismatch::Short { last }));
@@ -137,7 +137,7 @@ pub(crate) fn compare(log: &sled::Tree, mark: &Mark) -> Result<Option<Mismatch>>
 }
 
 /// Checks the log against the mark on open; returns the mark (if any) when they agree.
-pub(crate) fn check(dir: &Path, log: &sled::Tree) -> Result<Option<Mark>> {
+pub(crate) fn check(dir: &Path, log: &super::Log) -> Result<Option<Mark>> {
     let Some(mark) = read(dir)? else {
         return Ok(None);
     };

@@ -17,12 +17,17 @@ pub(crate) fn is_stale(e: &Error) -> bool {
     matches!(e, Error::Corrupt(m) if m == STALE)
 }
 
-/// Removes a mirror's sled files (its copy of the log and its checkpoints).
+/// Removes a mirror's sled files and segment file (its copy of the log and its checkpoints).
 pub(crate) fn discard(dir: &Path) -> Result<()> {
     let sled = dir.join("sled");
     if sled.exists() {
         std::fs::remove_dir_all(&sled)
             .map_err(|e| Error::Io(format!("cannot remove {}: {e}", sled.display())))?;
+    }
+    let pages = dir.join(super::segment::FILE);
+    if pages.exists() {
+        std::fs::remove_file(&pages)
+            .map_err(|e| Error::Io(format!("cannot remove {}: {e}", pages.display())))?;
     }
     Ok(())
 }

@@ -23,6 +23,8 @@ mod format;
 pub mod jetstream;
 mod layout;
 mod lock;
+mod segment;
+pub mod tail;
 mod writer;
 
 pub(crate) use layout::*;
@@ -58,7 +60,7 @@ struct Inner {
     durable: Durable,
     /// The last position made durable by the writer's flusher.
     durable_position: Arc<std::sync::atomic::AtomicU64>,
-    log: sled::Tree,
+    log: Log,
     writer: writer::WriterHandle,
     dir: PathBuf,
     vault: Arc<crate::personal::Vault>,
@@ -197,10 +199,18 @@ impl Store {
             mark::check_missing(&dir)?;
         }
         let db = open_sled(&sled_dir)?;
-        let durable = Durable::open(&sled_dir)?;
-        let log = db
-            .open_tree("log")
-            .map_err(|e| Error::Storage(format!("cannot open the log tree: {e}")))?;
+        let segment = Arc::new(segment::Segment::open(&dir)?);
+        let durable = Durable::open(&sled_dir, segment.clone())?;
+        let log = Log {
+            tree: db
+                .open_tree("log")
+                .map_err(|e| Error::Storage(format!("cannot open the log tree: {e}")))?,
+            segment,
+        };
+        format::check(&db, &log.tree)?;
+        // An append interrupted before its pages reached the disk is dropped (see `tail`);
+        // `verify` only reports one. A mirror of a cluster refills from the cluster.
+        let tail = tail::recover(&db, &log, mark::read(&dir)?.map(|m| m.position), check_mark)?;
         // The position the mark records (0 without one), for the flusher to move it up from;
         // none when the mark is not checked (`verify`), which then never rewrites it: a mark
         // that disagrees with the log is evidence, not something to overwrite.
@@ -209,7 +219,6 @@ impl Store {
         } else {
             None
         };
-        format::check(&db, &log)?;
         let vault = Arc::new(match &cluster {
             // On a cluster the vault's records are there, shared by every process.
             Some(c) => crate::personal::Vault::open_shared(
@@ -222,6 +231,7 @@ impl Store {
         let writer = writer::spawn(writer::Parts {
             db: db.clone(),
             log: log.clone(),
+            segment_end: tail.end,
             dir: dir.clone(),
             sync: durable.try_clone()?,
             durable: durable_position.clone(),
@@ -387,7 +397,7 @@ impl Store {
     /// The heads of all accounts, sorted by account id.
     pub fn heads(&self) -> Result<Vec<Head>> {
         let mut out = Vec::new();
-        for r in self.inner.log.scan_prefix([b'h']) {
+        for r in self.inner.log.tree.scan_prefix([b'h']) {
             let (k, v) = r.map_err(storage)?;
             let account = String::from_utf8_lossy(&k[1..]).into_owned();
             out.push(decode_head(&account, &v)?);
@@ -397,7 +407,13 @@ impl Store {
 
     /// The head of one account, if it exists.
     pub fn head(&self, account: &str) -> Result<Option<Head>> {
-        match self.inner.log.get(head_key(account)).map_err(storage)? {
+        match self
+            .inner
+            .log
+            .tree
+            .get(head_key(account))
+            .map_err(storage)?
+        {
             None => Ok(None),
             Some(v) => Ok(Some(decode_head(account, &v)?)),
         }
@@ -405,7 +421,7 @@ impl Store {
 
     /// Positions of an account's events, in version order.
     pub fn account_positions(&self, account: &str) -> Result<Vec<u64>> {
-        stream_positions(&self.inner.log, account)
+        stream_positions(&self.inner.log.tree, account)
     }
 
     /// An account's events in version order.
@@ -414,7 +430,7 @@ impl Store {
     }
 
     /// Number of entries of each index, for `verify`.
-    pub(crate) fn log_tree(&self) -> &sled::Tree {
+    pub(crate) fn log(&self) -> &Log {
         &self.inner.log
     }
 
@@ -431,13 +447,15 @@ impl Store {
 /// the drive's write cache: a power cut can still lose what was "flushed" (only sled's
 /// background thread calls `fsync`, every 500 ms). So after every flush kamlog also calls
 /// `fdatasync` on the log file (through its own descriptor: it acts on the file, not the
-/// descriptor), and only then acknowledges.
+/// descriptor), and only then acknowledges. The segment file holding the pages is synced
+/// first, so that a page is on disk before any sled record that points at it can be.
 pub(crate) struct Durable {
     file: std::fs::File,
+    segment: Arc<segment::Segment>,
 }
 
 impl Durable {
-    fn open(sled_dir: &Path) -> Result<Durable> {
+    fn open(sled_dir: &Path, segment: Arc<segment::Segment>) -> Result<Durable> {
         let path = sled_dir.join("db");
         let file = std::fs::File::open(&path)
             .map_err(|e| Error::Io(format!("cannot open {}: {e}", path.display())))?;
@@ -448,7 +466,7 @@ impl Durable {
                 .and_then(|d| d.sync_all())
                 .map_err(|e| Error::Io(format!("cannot sync {}: {e}", dir.display())))?;
         }
-        Ok(Durable { file })
+        Ok(Durable { file, segment })
     }
 
     pub(crate) fn try_clone(&self) -> Result<Durable> {
@@ -456,11 +474,15 @@ impl Durable {
             .file
             .try_clone()
             .map_err(|e| Error::Io(format!("cannot duplicate the log file handle: {e}")))?;
-        Ok(Durable { file })
+        Ok(Durable {
+            file,
+            segment: self.segment.clone(),
+        })
     }
 
-    /// sled's flush, then `fdatasync`.
+    /// The segment file's `fdatasync`, sled's flush, then sled's `fdatasync`.
     pub(crate) fn flush(&self, db: &sled::Db) -> Result<()> {
+        self.segment.sync()?;
         db.flush().map_err(storage)?;
         self.file
             .sync_data()
@@ -489,13 +511,13 @@ pub(crate) fn sled_error_text(e: &sled::Error) -> String {
 }
 
 /// The last global position in the log (0 when empty).
-pub(crate) fn last_position(log: &sled::Tree) -> Result<u64> {
-    match log.scan_prefix([b'e']).next_back() {
+pub(crate) fn last_position(log: &Log) -> Result<u64> {
+    match log.tree.scan_prefix([b'e']).next_back() {
         None => Ok(0),
         Some(r) => {
             let (k, v) = r.map_err(storage)?;
             let first = be_u64(&k[1..])?;
-            Ok(first + Page::new(first, v)?.len() as u64 - 1)
+            Ok(first + page_count(first, &v)? - 1)
         }
     }
 }

@@ -43,7 +43,7 @@ fn brk(position: u64, problem: impl Into<String>) -> Option<Break> {
 impl Store {
     /// Rechecks the whole store.
     pub fn verify(&self) -> Result<VerifyReport> {
-        let log = self.log_tree();
+        let log = self.log();
         let mut report = VerifyReport {
             events: 0,
             accounts: 0,
@@ -52,7 +52,15 @@ impl Store {
         let mut seen = Seen::default();
         let mut expected = 1u64;
         for r in pages_from(log, 1) {
-            let (first, bytes) = r?;
+            let (first, bytes) = match r {
+                Ok(page) => page,
+                // A page the segment file does not hold (or a pointer that does not read).
+                Err(Error::Corrupt(why)) => {
+                    report.first_break = brk(expected, why);
+                    return Ok(report);
+                }
+                Err(e) => return Err(e),
+            };
             if first != expected {
                 report.first_break = if first > expected {
                     brk(
@@ -71,7 +79,7 @@ impl Store {
                     return Ok(report);
                 }
             };
-            let ids = log.get(ids_key(first)).map_err(storage)?;
+            let ids = log.tree.get(ids_key(first)).map_err(storage)?;
             if ids.as_ref().map(|v| v.len()) != Some(page.len() * 16) {
                 report.first_break = brk(
                     first,
@@ -94,7 +102,7 @@ impl Store {
             expected = first + page.len() as u64;
         }
         report.accounts = seen.heads.len();
-        report.first_break = check_indexes(self, log, &seen, expected - 1)?;
+        report.first_break = check_indexes(self, &log.tree, &seen, expected - 1)?;
         if report.first_break.is_none() {
             report.first_break = check_mark(self)?;
         }
@@ -108,7 +116,7 @@ fn check_mark(store: &Store) -> Result<Option<Break>> {
         return Ok(None);
     };
     let file = mark::FILE;
-    Ok(match mark::compare(store.log_tree(), &m)? {
+    Ok(match mark::compare(store.log(), &m)? {
         None => None,
         Some(mark::Mismatch::Short { last }) => brk(
             last + 1,

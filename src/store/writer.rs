@@ -113,7 +113,9 @@ impl Drop for WriterHandle {
 /// What the writer works on.
 pub(crate) struct Parts {
     pub db: sled::Db,
-    pub log: sled::Tree,
+    pub log: Log,
+    /// Where the segment file's next page goes.
+    pub segment_end: u64,
     /// The data directory (for the durability mark).
     pub dir: PathBuf,
     pub sync: Durable,
@@ -130,6 +132,7 @@ pub(crate) fn spawn(parts: Parts) -> Result<WriterHandle> {
     let Parts {
         db,
         log,
+        segment_end,
         dir,
         sync,
         durable,
@@ -167,6 +170,7 @@ pub(crate) fn spawn(parts: Parts) -> Result<WriterHandle> {
         flusher: Some(flusher),
         next_position: last + 1,
         log,
+        segment_end,
         rules: Rules::default(),
         last_recorded: DateTime::<Utc>::MIN_UTC,
         ids: None,
@@ -184,7 +188,10 @@ pub(crate) fn spawn(parts: Parts) -> Result<WriterHandle> {
     // A process on a cluster checks that its mirror is a prefix of the cluster's log, and
     // reads what the others appended before it answers anything.
     if let Some(cluster) = &writer.cluster {
-        if last > 0 && cluster.message(last)? != read_at(&writer.log, last)? {
+        // A last page that no longer reads (a power cut took the unsynced segment file's
+        // tail: a mirror is never synced) makes the mirror stale too.
+        let mine = read_at(&writer.log, last).ok().flatten();
+        if last > 0 && cluster.message(last)? != mine {
             return Err(Error::Corrupt(super::mirror::STALE.into()));
         }
     }
@@ -224,7 +231,7 @@ struct Applied {
 struct Flusher {
     sync: Durable,
     db: sled::Db,
-    log: sled::Tree,
+    log: Log,
     /// The data directory, where the durability mark is kept.
     dir: PathBuf,
     /// The last position made durable (shared with readers such as the bus publisher).
@@ -346,7 +353,9 @@ struct Writer {
     /// Processed groups go to the flusher, which answers them once durable.
     flush_tx: Option<mpsc::Sender<Applied>>,
     flusher: Option<std::thread::JoinHandle<()>>,
-    log: sled::Tree,
+    log: Log,
+    /// Where the next page goes in the segment file.
+    segment_end: u64,
     next_position: u64,
     /// The rules of an append, with their cache of account states.
     rules: Rules,
@@ -365,14 +374,14 @@ struct Writer {
 
 /// What the rules read from the sled log.
 struct SledLedger<'a> {
-    log: &'a sled::Tree,
+    log: &'a Log,
     ids: &'a mut Option<IdMap>,
     vault: &'a crate::personal::Vault,
 }
 
 impl Ledger for SledLedger<'_> {
     fn version(&mut self, account: &str) -> Result<u64> {
-        match self.log.get(head_key(account)).map_err(storage)? {
+        match self.log.tree.get(head_key(account)).map_err(storage)? {
             None => Ok(0),
             Some(h) => Ok(decode_head(account, &h)?.version),
         }
@@ -380,7 +389,7 @@ impl Ledger for SledLedger<'_> {
 
     fn find(&mut self, event_id: &str) -> Result<Option<(u64, Value)>> {
         if self.ids.is_none() {
-            *self.ids = Some(load_ids(self.log)?);
+            *self.ids = Some(load_ids(&self.log.tree)?);
         }
         let ids = self.ids.as_ref().expect("loaded");
         let Some(&p) = ids.get(&id_bytes(event_id)) else {
@@ -746,14 +755,15 @@ impl Writer {
         Ok(true)
     }
 
-    /// Writes stored events (consecutive positions from `next_position` on) into the sled
-    /// layout as one atomic batch.
+    /// Writes stored events (consecutive positions from `next_position` on): their pages to
+    /// the segment file, then everything that points at them as one atomic sled batch.
     fn write_rows(&mut self, rows: &[Row]) -> Result<()> {
         let Some(last) = rows.last() else {
             return Ok(());
         };
         let through = last.position;
         let mut batch = sled::Batch::default();
+        let mut pages = Pages::new(self.segment_end);
         let mut page: Vec<&[u8]> = Vec::new();
         let mut page_bytes = 0usize;
         let mut page_first = self.next_position;
@@ -767,7 +777,7 @@ impl Writer {
             page_ids.extend_from_slice(&r.id.to_be_bytes());
             new_ids.push((r.id, r.position));
             if page.len() == PAGE_EVENTS || page_bytes >= PAGE_BYTES {
-                batch.insert(&event_key(page_first), encode_page(&page));
+                batch.insert(&event_key(page_first), &pages.add(&page)[..]);
                 batch.insert(&ids_key(page_first), std::mem::take(&mut page_ids));
                 page.clear();
                 page_bytes = 0;
@@ -780,7 +790,7 @@ impl Writer {
             heads.insert(r.account, (r.version, r.position, r.hash));
         }
         if !page.is_empty() {
-            batch.insert(&event_key(page_first), encode_page(&page));
+            batch.insert(&event_key(page_first), &pages.add(&page)[..]);
             batch.insert(&ids_key(page_first), page_ids);
         }
         for (account, (first_version, positions)) in runs {
@@ -789,12 +799,45 @@ impl Writer {
         for (account, (version, position, hash)) in heads {
             batch.insert(head_key(account), encode_head(version, position, hash));
         }
-        self.log.apply_batch(batch).map_err(storage)?;
+        // The pages first: nothing points at them until the batch is applied, and a failed
+        // write or batch leaves `segment_end` where it was, for the next append to overwrite.
+        self.log.segment.write(self.segment_end, &pages.bytes)?;
+        self.log.tree.apply_batch(batch).map_err(storage)?;
+        self.segment_end += pages.bytes.len() as u64;
         self.next_position = through + 1;
         if let Some(ids) = self.ids.as_mut() {
             ids.extend(new_ids);
         }
         Ok(())
+    }
+}
+
+/// The pages of one append, laid out for the segment file from a given offset on.
+struct Pages {
+    start: u64,
+    bytes: Vec<u8>,
+}
+
+impl Pages {
+    fn new(start: u64) -> Pages {
+        Pages {
+            start,
+            bytes: Vec::new(),
+        }
+    }
+
+    /// Adds a page; returns the pointer the tree stores for it.
+    fn add(&mut self, events: &[&[u8]]) -> [u8; super::segment::Pointer::LEN] {
+        let page = encode_page(events);
+        let pointer = super::segment::Pointer {
+            offset: self.start + self.bytes.len() as u64,
+            len: page.len() as u32,
+            crc: super::segment::checksum(&page),
+            count: events.len() as u32,
+            starts_append: self.bytes.is_empty(),
+        };
+        self.bytes.extend_from_slice(&page);
+        pointer.encode()
     }
 }
 
