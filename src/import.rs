@@ -87,7 +87,7 @@ pub fn store_file_with_progress(
     stored: &mut dyn FnMut(usize),
 ) -> Result<ImportSummary> {
     let input = open(path)?;
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<(Vec<NewEvent>, Vec<usize>)>>(1);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<(Vec<NewEvent>, Vec<usize>)>>(0);
     let reader = std::thread::spawn(move || {
         let mut batch = Vec::with_capacity(batch_size);
         let mut lines = Vec::with_capacity(batch_size);
