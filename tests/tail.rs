@@ -93,23 +93,41 @@ fn an_append_whose_pages_never_reached_the_disk_is_dropped_on_open() {
 
 #[test]
 fn a_lost_page_that_was_durable_is_refused_with_its_position() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let events = base_account("a");
-    {
-        let store = Store::open(&data).unwrap();
-        append(&store, &events).unwrap();
-    }
-    let mark = std::fs::read(data.join("kamlog.mark")).unwrap();
-    // The marked (acknowledged) pages themselves are cut short: damage, not an interrupted
-    // append.
-    power_cut(&data, &mark, 5);
-    let err = match Store::open(&data) {
+    let open_err = |data: &Path| match Store::open(data) {
         Ok(_) => panic!("a store that lost durable pages must not open"),
         Err(e) => e.to_string(),
     };
-    assert!(err.contains("position 1"), "{err}");
-    assert!(err.contains("damaged"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    // The marked (acknowledged) page cut short: the mark's own check finds it.
+    let data = dir.path().join("cut");
+    {
+        let store = Store::open(&data).unwrap();
+        append(&store, &base_account("a")).unwrap();
+    }
+    let mark = std::fs::read(data.join("kamlog.mark")).unwrap();
+    power_cut(&data, &mark, 5);
+    let err = open_err(&data);
+    assert!(err.contains("the store is damaged"), "{err}");
+    assert!(
+        err.contains("the page of position 1 lies past the end of "),
+        "{err}"
+    );
+    // A byte changed in the marked page, in an event before the marked one (whose hash the
+    // mark's check compares): the page's CRC finds it, and it is damage, not a cut.
+    let data = dir.path().join("flip");
+    {
+        let store = Store::open(&data).unwrap();
+        append(&store, &base_account("a")).unwrap();
+    }
+    let mut bytes = std::fs::read(data.join("pages")).unwrap();
+    bytes[20] ^= 0x01;
+    std::fs::write(data.join("pages"), &bytes).unwrap();
+    let err = open_err(&data);
+    assert!(
+        err.contains("the page holding position 1 is missing or damaged in "),
+        "{err}"
+    );
+    assert!(err.contains("that page was durable"), "{err}");
 }
 
 #[test]
@@ -147,4 +165,51 @@ fn a_page_flipped_after_the_mark_is_dropped_but_one_before_is_damage() {
     let store = Store::open_for_verify(&data).unwrap();
     let report = store.verify().unwrap();
     assert_eq!(report.first_break.map(|b| b.position), Some(1));
+}
+
+#[test]
+fn the_cut_starts_at_the_first_page_of_the_append_with_a_lost_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let first = base_account("a");
+    let n_first = first.len() as u64;
+    {
+        let store = Store::open(&data).unwrap();
+        append(&store, &first).unwrap();
+    }
+    let mark = std::fs::read(data.join("kamlog.mark")).unwrap();
+    // Session 2: a small append that reaches the disk whole, then one of 40 events: more
+    // than a page holds (32), so it spans two pages.
+    let small = vec![interaction("a", T)];
+    let big: Vec<_> = (0..40).map(|_| interaction("a", T)).collect();
+    let small_end = {
+        let store = Store::open(&data).unwrap();
+        append(&store, &small).unwrap();
+        let end = pages_len(&data);
+        append(&store, &big).unwrap();
+        end
+    };
+    let full = pages_len(&data);
+    // Only the big append's second page is lost (its last bytes zeroed, as a sector that
+    // was never written reads): its first page still checks, but the whole append goes.
+    let mut bytes = std::fs::read(data.join("pages")).unwrap();
+    let n = bytes.len();
+    bytes[n - 64..].fill(0);
+    std::fs::write(data.join("pages"), &bytes).unwrap();
+    assert_eq!(pages_len(&data), full);
+    std::fs::write(data.join("kamlog.mark"), &mark).unwrap();
+
+    let store = Store::open(&data).unwrap();
+    assert_eq!(
+        store.last_position().unwrap(),
+        n_first + 1,
+        "the small append stays"
+    );
+    assert_eq!(store.head("a").unwrap().unwrap().version, n_first + 1);
+    assert_eq!(pages_len(&data), small_end);
+    assert!(store.verify().unwrap().first_break.is_none());
+    // The 40 events were never stored: they are stored again, after the small append.
+    let again = append(&store, &big).unwrap();
+    assert_eq!(again.stored(), 40);
+    assert_eq!(again.events[0].position, n_first + 2);
 }

@@ -208,17 +208,24 @@ impl Store {
             segment,
         };
         format::check(&db, &log.tree)?;
-        // An append interrupted before its pages reached the disk is dropped (see `tail`);
-        // `verify` only reports one. A mirror of a cluster refills from the cluster.
-        let tail = tail::recover(&db, &log, mark::read(&dir)?.map(|m| m.position), check_mark)?;
         // The position the mark records (0 without one), for the flusher to move it up from;
         // none when the mark is not checked (`verify`), which then never rewrites it: a mark
-        // that disagrees with the log is evidence, not something to overwrite.
+        // that disagrees with the log is evidence, not something to overwrite. Checked before
+        // anything is cut below: a log that lost durable events is refused untouched.
         let marked = if check_mark {
             Some(mark::check(&dir, &log)?.map_or(0, |m| m.position))
         } else {
             None
         };
+        // An append interrupted before its pages reached the disk is dropped (see `tail`);
+        // `verify` changes nothing and reports what it finds. A mirror of a cluster is checked
+        // whole and refills from the cluster.
+        let tail = tail::recover(
+            &db,
+            &log,
+            marked.filter(|&m| m > 0),
+            check_mark || cluster.is_some(),
+        )?;
         let vault = Arc::new(match &cluster {
             // On a cluster the vault's records are there, shared by every process.
             Some(c) => crate::personal::Vault::open_shared(

@@ -112,6 +112,11 @@ impl Segment {
         ))
     }
 
+    /// The file's path (for messages).
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// The file's length in bytes.
     pub(crate) fn len(&self) -> Result<u64> {
         Ok(self

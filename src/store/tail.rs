@@ -11,8 +11,12 @@
 //! dropped. A damaged page at or before the mark is not an interrupted append but damage,
 //! and is refused with the position it concerns. Past the last page the file is cut too.
 //!
-//! A cluster's mirror (never synced: the cluster holds the truth) is not checked here; a
-//! mirror whose last event no longer reads is dropped and read again from the cluster.
+//! A cluster's mirror is never synced (the cluster holds the truth) and has no mark: all its
+//! pages are checked on open (a pass over the file), and what a cut drops is read again from
+//! the cluster.
+//!
+//! The durability mark is compared with the log before this runs (`Store::open_inner`): a
+//! log that lost durable events is refused before anything here could cut the file.
 
 use super::layout::*;
 use super::segment::{checksum, Pointer, POINTER_TAG};
@@ -34,8 +38,8 @@ pub(crate) struct Tail {
     pub cut: Option<u64>,
 }
 
-/// Checks the pages after `marked` (all pages without a mark) and cuts an interrupted
-/// append. With `repair` false (`verify`, which must change nothing and reports what it
+/// Checks the pages from the one holding `marked` on (all pages without a mark) and cuts an
+/// interrupted append. With `repair` false (`verify`, which must change nothing and reports what it
 /// finds itself), nothing is checked or cut.
 pub(crate) fn recover(db: &sled::Db, log: &Log, marked: Option<u64>, repair: bool) -> Result<Tail> {
     if !repair {
@@ -45,9 +49,9 @@ pub(crate) fn recover(db: &sled::Db, log: &Log, marked: Option<u64>, repair: boo
         });
     }
     let file_len = log.segment.len()?;
-    let from = marked.map_or(0, |m| m + 1);
-    // The pages from the one holding `from` on (the mark's own page included: its bytes
-    // were synced, so checking it again costs one page).
+    // The pages from the one holding the marked position on (the mark's own page included:
+    // a damaged byte there is damage, refused below, not an interrupted append).
+    let from = marked.unwrap_or(0);
     let start = match log.tree.range(event_key(0)..=event_key(from)).next_back() {
         Some(r) => be_u64(&r.map_err(storage)?.0[1..])?,
         None => 0,
@@ -63,10 +67,11 @@ pub(crate) fn recover(db: &sled::Db, log: &Log, marked: Option<u64>, repair: boo
         let p = Pointer::decode(first, &v)?;
         pages.push((first, p));
         let ok = p.end() <= file_len
-            && log
-                .segment
-                .read(first, &p)
-                .is_ok_and(|bytes| checksum(&bytes) == p.crc);
+            && match log.segment.read(first, &p) {
+                Ok(bytes) => checksum(&bytes) == p.crc,
+                Err(Error::Corrupt(_)) => false, // past the end of the file
+                Err(e) => return Err(e),         // an I/O error is not a lost page
+            };
         if !ok {
             bad = Some(pages.len() - 1);
             break;
@@ -90,8 +95,9 @@ pub(crate) fn recover(db: &sled::Db, log: &Log, marked: Option<u64>, repair: boo
     let Some(cut) = cut.filter(|&c| marked.is_none_or(|m| c > m)) else {
         return Err(Error::Corrupt(format!(
             "the page holding position {bad_first} is missing or damaged in {}, and that \
-             position was durable: the store is damaged",
-            super::segment::FILE
+             page was durable: the store is damaged; restore the data directory from a backup, \
+             or import an export of it into a new one",
+            log.segment.path().display()
         )));
     };
     cut_from(db, log, cut)?;
@@ -164,11 +170,13 @@ fn cut_from(db: &sled::Db, log: &Log, cut: u64) -> Result<()> {
             }
         }
     }
-    log.tree.apply_batch(batch).map_err(storage)?;
+    // The checkpoints first: sled persists in order, so no crash can keep checkpoints of
+    // events that the cut removed.
     for name in CHECKPOINT_TREES {
         db.open_tree(name)
             .and_then(|t| t.clear())
             .map_err(storage)?;
     }
+    log.tree.apply_batch(batch).map_err(storage)?;
     Ok(())
 }
