@@ -69,6 +69,21 @@ fn an_append_whose_pages_never_reached_the_disk_is_dropped_on_open() {
     // The power cut: session 2's pages lost, sled's records of them kept. Only part of the
     // second append's page is gone: the whole append goes all the same.
     power_cut(&data, &mark, durable_len + 10);
+    // `verify` changes nothing: it names the break and says the append was interrupted.
+    {
+        let store = Store::open_for_verify(&data).unwrap();
+        let b = store.verify().unwrap().first_break.expect("a break");
+        assert_eq!(b.position, n_first + 1);
+        assert!(
+            b.problem.ends_with(&format!(
+                "(the append from position {} on was interrupted before its pages reached the disk and was never acknowledged; any other kamlog command opening the store drops it)",
+                n_first + 1
+            )),
+            "{}",
+            b.problem
+        );
+    }
+    assert_eq!(pages_len(&data), durable_len + 10, "verify cut nothing");
 
     let store = Store::open(&data).expect("the store opens after the cut");
     assert_eq!(store.last_position().unwrap(), n_first);

@@ -66,6 +66,9 @@ struct Inner {
     vault: Arc<crate::personal::Vault>,
     /// The cluster holding the log, when this store's sled tree is only a mirror of it.
     cluster: Option<Arc<jetstream::Cluster>>,
+    /// Where an append interrupted by a power cut begins, found (not cut) when the store was
+    /// opened for `verify`.
+    interrupted: Option<u64>,
     _lock: lock::DirLock,
     /// A directory removed when the store closes (the throw-away mirror of `verify`);
     /// declared last so that it goes after everything that uses it.
@@ -220,12 +223,8 @@ impl Store {
         // An append interrupted before its pages reached the disk is dropped (see `tail`);
         // `verify` changes nothing and reports what it finds. A mirror of a cluster is checked
         // whole and refills from the cluster.
-        let tail = tail::recover(
-            &db,
-            &log,
-            marked.filter(|&m| m > 0),
-            check_mark || cluster.is_some(),
-        )?;
+        let repair = check_mark || cluster.is_some();
+        let tail = tail::recover(&db, &log, marked.filter(|&m| m > 0), repair)?;
         let vault = Arc::new(match &cluster {
             // On a cluster the vault's records are there, shared by every process.
             Some(c) => crate::personal::Vault::open_shared(
@@ -256,6 +255,7 @@ impl Store {
                 dir,
                 vault,
                 cluster,
+                interrupted: tail.cut.filter(|_| !repair),
                 _lock: lock,
                 _scratch: None,
             }),

@@ -34,20 +34,17 @@ pub const CHECKPOINT_TREES: [&str; 3] = ["checkpoints", "checkpoint_final", "che
 pub(crate) struct Tail {
     /// The segment file's length once repaired: where the next page goes.
     pub end: u64,
-    /// The first position of the append that was dropped, if one was.
+    /// The first position of the append that was dropped (or, checked without repair, that
+    /// would be), if any.
     pub cut: Option<u64>,
 }
 
 /// Checks the pages from the one holding `marked` on (all pages without a mark) and cuts an
-/// interrupted append. With `repair` false (`verify`, which must change nothing and reports what it
-/// finds itself), nothing is checked or cut.
+/// interrupted append. With `repair` false (`verify`, which must change nothing and reports
+/// what it finds itself), every page is checked and nothing is cut or refused: `cut` then
+/// tells where an interrupted append would be cut.
 pub(crate) fn recover(db: &sled::Db, log: &Log, marked: Option<u64>, repair: bool) -> Result<Tail> {
-    if !repair {
-        return Ok(Tail {
-            end: last_pointer_end(log)?,
-            cut: None,
-        });
-    }
+    let marked = if repair { marked } else { None };
     let file_len = log.segment.len()?;
     // The pages from the one holding the marked position on (the mark's own page included:
     // a damaged byte there is damage, refused below, not an interrupted append).
@@ -79,7 +76,7 @@ pub(crate) fn recover(db: &sled::Db, log: &Log, marked: Option<u64>, repair: boo
     }
     let Some(bad) = bad else {
         let end = last_pointer_end(log)?;
-        if file_len > end {
+        if repair && file_len > end {
             log.segment.truncate(end)?;
         }
         return Ok(Tail { end, cut: None });
@@ -92,6 +89,12 @@ pub(crate) fn recover(db: &sled::Db, log: &Log, marked: Option<u64>, repair: boo
         .rev()
         .find(|(_, p)| p.starts_append)
         .map(|(first, _)| *first);
+    if !repair {
+        return Ok(Tail {
+            end: last_pointer_end(log)?,
+            cut: cut.or(Some(bad_first)),
+        });
+    }
     let Some(cut) = cut.filter(|&c| marked.is_none_or(|m| c > m)) else {
         return Err(Error::Corrupt(format!(
             "the page holding position {bad_first} is missing or damaged in {}, and that \

@@ -41,8 +41,23 @@ fn brk(position: u64, problem: impl Into<String>) -> Option<Break> {
 }
 
 impl Store {
-    /// Rechecks the whole store.
+    /// Rechecks the whole store. A break at or after an append that a power cut interrupted
+    /// (found on open, see `tail`) says so: that append was never acknowledged.
     pub fn verify(&self) -> Result<VerifyReport> {
+        let mut report = self.verify_log()?;
+        if let (Some(b), Some(cut)) = (report.first_break.as_mut(), self.inner.interrupted) {
+            if b.position >= cut {
+                b.problem.push_str(&format!(
+                    " (the append from position {cut} on was interrupted before its pages \
+                     reached the disk and was never acknowledged; any other kamlog command \
+                     opening the store drops it)"
+                ));
+            }
+        }
+        Ok(report)
+    }
+
+    fn verify_log(&self) -> Result<VerifyReport> {
         let log = self.log();
         let mut report = VerifyReport {
             events: 0,
