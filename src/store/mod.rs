@@ -224,7 +224,13 @@ impl Store {
         // `verify` changes nothing and reports what it finds. A mirror of a cluster is checked
         // whole and refills from the cluster.
         let repair = check_mark || cluster.is_some();
-        let tail = tail::recover(&db, &log, marked.filter(|&m| m > 0), repair)?;
+        // (`verify` reads the mark itself, and names a damaged one.)
+        let mark_position = match marked {
+            Some(m) => Some(m),
+            None if cluster.is_none() => mark::read(&dir).ok().flatten().map(|m| m.position),
+            None => None,
+        };
+        let tail = tail::recover(&db, &log, mark_position.filter(|&m| m > 0), repair)?;
         let vault = Arc::new(match &cluster {
             // On a cluster the vault's records are there, shared by every process.
             Some(c) => crate::personal::Vault::open_shared(

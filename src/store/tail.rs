@@ -41,10 +41,9 @@ pub(crate) struct Tail {
 
 /// Checks the pages from the one holding `marked` on (all pages without a mark) and cuts an
 /// interrupted append. With `repair` false (`verify`, which must change nothing and reports
-/// what it finds itself), every page is checked and nothing is cut or refused: `cut` then
-/// tells where an interrupted append would be cut.
+/// what it finds itself), nothing is cut or refused: `cut` then tells where an interrupted
+/// append would be cut.
 pub(crate) fn recover(db: &sled::Db, log: &Log, marked: Option<u64>, repair: bool) -> Result<Tail> {
-    let marked = if repair { marked } else { None };
     let file_len = log.segment.len()?;
     // The pages from the one holding the marked position on (the mark's own page included:
     // a damaged byte there is damage, refused below, not an interrupted append).
@@ -89,13 +88,15 @@ pub(crate) fn recover(db: &sled::Db, log: &Log, marked: Option<u64>, repair: boo
         .rev()
         .find(|(_, p)| p.starts_append)
         .map(|(first, _)| *first);
+    let cut = cut.filter(|&c| marked.is_none_or(|m| c > m));
     if !repair {
+        // Damage (no cut) is for `verify` to find and name.
         return Ok(Tail {
             end: last_pointer_end(log)?,
-            cut: cut.or(Some(bad_first)),
+            cut,
         });
     }
-    let Some(cut) = cut.filter(|&c| marked.is_none_or(|m| c > m)) else {
+    let Some(cut) = cut else {
         return Err(Error::Corrupt(format!(
             "the page holding position {bad_first} is missing or damaged in {}, and that \
              page was durable: the store is damaged; restore the data directory from a backup, \
