@@ -202,15 +202,14 @@ impl Store {
             mark::check_missing(&dir)?;
         }
         let db = open_sled(&sled_dir)?;
+        let tree = db
+            .open_tree("log")
+            .map_err(|e| Error::Storage(format!("cannot open the log tree: {e}")))?;
+        // A store of a format this kamlog refuses gets no segment file.
+        format::check(&db, &tree)?;
         let segment = Arc::new(segment::Segment::open(&dir)?);
         let durable = Durable::open(&sled_dir, segment.clone())?;
-        let log = Log {
-            tree: db
-                .open_tree("log")
-                .map_err(|e| Error::Storage(format!("cannot open the log tree: {e}")))?,
-            segment,
-        };
-        format::check(&db, &log.tree)?;
+        let log = Log { tree, segment };
         // The position the mark records (0 without one), for the flusher to move it up from;
         // none when the mark is not checked (`verify`), which then never rewrites it: a mark
         // that disagrees with the log is evidence, not something to overwrite. Checked before
