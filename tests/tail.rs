@@ -85,7 +85,24 @@ fn an_append_whose_pages_never_reached_the_disk_is_dropped_on_open() {
     }
     assert_eq!(pages_len(&data), durable_len + 10, "verify cut nothing");
 
+    // Any command opens it, drops the append and says so on stderr.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kamlog"))
+        .args(["--data", data.to_str().unwrap(), "accounts"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "kamlog: dropped the append from position {} on: a power cut left its pages unwritten, and it was never acknowledged; append those events again\n",
+            n_first + 1
+        )
+    );
     let store = Store::open(&data).expect("the store opens after the cut");
+    assert!(
+        store.dropped_on_open().is_none(),
+        "dropped once, on the first open"
+    );
     assert_eq!(store.last_position().unwrap(), n_first);
     let report = store.verify().unwrap();
     assert!(report.first_break.is_none(), "{:?}", report.first_break);

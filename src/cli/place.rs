@@ -40,10 +40,15 @@ impl Place {
             )));
         }
         if for_verify {
-            Store::open_for_verify(data)
-        } else {
-            Store::open(data)
+            return Store::open_for_verify(data);
         }
+        let store = Store::open(data)?;
+        if let Some(p) = store.dropped_on_open() {
+            eprintln!(
+                "kamlog: dropped the append from position {p} on: a power cut left its pages unwritten, and it was never acknowledged; append those events again"
+            );
+        }
+        Ok(store)
     }
 
     /// The directory where a running `serve` on this store leaves its `kamlog.serve` file.

@@ -69,6 +69,8 @@ struct Inner {
     /// Where an append interrupted by a power cut begins, found (not cut) when the store was
     /// opened for `verify`.
     interrupted: Option<u64>,
+    /// Where the append that a power cut interrupted began, when opening dropped it.
+    dropped: Option<u64>,
     _lock: lock::DirLock,
     /// A directory removed when the store closes (the throw-away mirror of `verify`);
     /// declared last so that it goes after everything that uses it.
@@ -238,6 +240,8 @@ impl Store {
             )?,
             None => crate::personal::Vault::open(&dir.join("vault"))?,
         });
+        // (A mirror's cut is refilled from the cluster: nothing to tell.)
+        let dropped = tail.cut.filter(|_| check_mark && cluster.is_none());
         let durable_position = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let writer = writer::spawn(writer::Parts {
             db: db.clone(),
@@ -261,12 +265,19 @@ impl Store {
                 vault,
                 cluster,
                 interrupted: tail.cut.filter(|_| !repair),
+                dropped,
                 _lock: lock,
                 _scratch: None,
             }),
         };
         store.finish_erasures()?;
         Ok(store)
+    }
+
+    /// The first position of an append that opening the store dropped: a power cut had left
+    /// its pages unwritten, and it was never acknowledged (see `tail`).
+    pub fn dropped_on_open(&self) -> Option<u64> {
+        self.inner.dropped
     }
 
     /// Finishes the erasures a crash interrupted (SPEC 10: all or nothing): one whose
