@@ -55,6 +55,18 @@ fn a_store_with_inline_pages_is_read_as_it_is_and_grows_in_the_segment_file() {
     make_format_2(&data);
     assert_eq!(std::fs::metadata(data.join("pages")).unwrap().len(), 0);
 
+    // `verify` reads it and changes nothing, the format mark included.
+    {
+        let store = Store::open_for_verify(&data).unwrap();
+        assert!(store.verify().unwrap().first_break.is_none());
+    }
+    {
+        let db = sled_db(&data);
+        assert_eq!(
+            db.get(b"kamlog.format").unwrap().as_deref(),
+            Some(b"2".as_slice())
+        );
+    }
     let store = Store::open(&data).expect("a format-2 store opens");
     // The same events, byte for byte, read from the inline pages.
     assert_eq!(dump(&store), exported_before);

@@ -16,13 +16,16 @@ pub const CURRENT: &[u8] = b"3";
 /// The format before the segment file, read as it is and marked [`CURRENT`] on open.
 const INLINE_PAGES: &[u8] = b"2";
 
-/// Marks a new store; refuses one of an older or unknown format.
-pub fn check(db: &sled::Db, log: &sled::Tree) -> Result<()> {
+/// Marks a new store; refuses one of an older or unknown format. With `write` false
+/// (`verify`, which changes nothing) a format-2 store is read without being re-marked.
+pub fn check(db: &sled::Db, log: &sled::Tree, write: bool) -> Result<()> {
     let storage = |e: sled::Error| Error::Storage(format!("cannot read the format mark: {e}"));
     match db.get(KEY).map_err(storage)? {
         Some(v) if v.as_ref() == CURRENT => Ok(()),
         Some(v) if v.as_ref() == INLINE_PAGES => {
-            db.insert(KEY, CURRENT).map_err(storage)?;
+            if write {
+                db.insert(KEY, CURRENT).map_err(storage)?;
+            }
             Ok(())
         }
         Some(v) => Err(Error::Outdated(format!(

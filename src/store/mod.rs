@@ -208,7 +208,7 @@ impl Store {
             .open_tree("log")
             .map_err(|e| Error::Storage(format!("cannot open the log tree: {e}")))?;
         // A store of a format this kamlog refuses gets no segment file.
-        format::check(&db, &tree)?;
+        format::check(&db, &tree, check_mark || cluster.is_some())?;
         let segment = Arc::new(segment::Segment::open(&dir)?);
         let durable = Durable::open(&sled_dir, segment.clone())?;
         let log = Log { tree, segment };
