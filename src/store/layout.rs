@@ -177,10 +177,10 @@ pub(crate) fn be_u64(bytes: &[u8]) -> Result<u64> {
     })
 }
 
-/// Packs stored envelopes into a page.
-pub(crate) fn encode_page<E: AsRef<[u8]>>(events: &[E]) -> Vec<u8> {
+/// Packs stored envelopes into a page, appended to `out`.
+pub(crate) fn encode_page<E: AsRef<[u8]>>(out: &mut Vec<u8>, events: &[E]) {
     let size = 5 + events.iter().map(|e| 4 + e.as_ref().len()).sum::<usize>();
-    let mut out = Vec::with_capacity(size);
+    out.reserve(size);
     out.push(b'P');
     out.extend_from_slice(&(events.len() as u32).to_be_bytes());
     for e in events {
@@ -188,7 +188,6 @@ pub(crate) fn encode_page<E: AsRef<[u8]>>(events: &[E]) -> Vec<u8> {
         out.extend_from_slice(&(e.len() as u32).to_be_bytes());
         out.extend_from_slice(e);
     }
-    out
 }
 
 /// Unpacks a page; `first` is its first position (for messages).

@@ -207,8 +207,11 @@ impl Store {
         let tree = db
             .open_tree("log")
             .map_err(|e| Error::Storage(format!("cannot open the log tree: {e}")))?;
+        // Whether opening may change the store: not for `verify`, which reports what it
+        // finds; a mirror of a cluster always (it refills from the cluster).
+        let repair = check_mark || cluster.is_some();
         // A store of a format this kamlog refuses gets no segment file.
-        format::check(&db, &tree, check_mark || cluster.is_some())?;
+        format::check(&db, &tree, repair)?;
         let segment = Arc::new(segment::Segment::open(&dir)?);
         let durable = Durable::open(&sled_dir, segment.clone())?;
         let log = Log { tree, segment };
@@ -224,7 +227,6 @@ impl Store {
         // An append interrupted before its pages reached the disk is dropped (see `tail`);
         // `verify` changes nothing and reports what it finds. A mirror of a cluster is checked
         // whole and refills from the cluster.
-        let repair = check_mark || cluster.is_some();
         // (`verify` reads the mark itself, and names a damaged one.)
         let mark_position = match marked {
             Some(m) => Some(m),

@@ -829,16 +829,17 @@ impl Pages {
 
     /// Adds a page; returns the pointer the tree stores for it.
     fn add(&mut self, events: &[&[u8]]) -> [u8; super::segment::Pointer::LEN] {
-        let page = encode_page(events);
-        let pointer = super::segment::Pointer {
-            offset: self.start + self.bytes.len() as u64,
+        let at = self.bytes.len();
+        encode_page(&mut self.bytes, events);
+        let page = &self.bytes[at..];
+        super::segment::Pointer {
+            offset: self.start + at as u64,
             len: page.len() as u32,
-            crc: super::segment::checksum(&page),
+            crc: super::segment::checksum(page),
             count: events.len() as u32,
-            starts_append: self.bytes.is_empty(),
-        };
-        self.bytes.extend_from_slice(&page);
-        pointer.encode()
+            starts_append: at == 0,
+        }
+        .encode()
     }
 }
 
