@@ -127,6 +127,21 @@ fn acknowledged_events_survive_sigkill() {
                 "acknowledged event {id} lost"
             );
         }
+        // SPEC 10: an event in the log never lacks its personal values (the vault's lines
+        // are synced before the events are written; a line a kill tore is never one of them).
+        for account in per_account.keys() {
+            let vault = store.vault().account(account).unwrap();
+            for (person, name) in [("member:m-1", "Ann"), ("stakeholder:s-1", "Sam")] {
+                let values: Vec<&str> = vault.persons.get(person).map_or(vec![], |entries| {
+                    entries.iter().map(|e| e.value.as_str()).collect()
+                });
+                assert_eq!(
+                    values,
+                    vec![name],
+                    "{account}: {person}'s values after kill {run}"
+                );
+            }
+        }
         // No partial batch: each batch's two accounts are both complete or both absent.
         for (account, events) in &per_account {
             assert_eq!(events.len(), 3, "{account} holds part of a batch");

@@ -8,6 +8,7 @@
 //! field: it proves a value without holding it, so erasing the value and its salt leaves the
 //! hash chain intact and verifiable.
 
+pub mod account_file;
 pub mod reveal;
 pub mod vault;
 

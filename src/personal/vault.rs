@@ -3,12 +3,12 @@
 //!
 //! sled cannot be that place: it is log-structured, and a removed key's bytes stay in its
 //! segment files until they are rewritten (tests/personal.rs shows a removed value still in
-//! sled's files). So the vault is a directory of plain files, `DATA/vault/<h>.json` with `<h>`
-//! the SHA-256 of the account id: one file per account holding its people's entries, each
-//! write a whole new file (written, synced, renamed over the old one, the directory synced).
-//! Erasing a person writes the account's file anew without them (or unlinks it when no one is
-//! left): the old file's inode is freed, and no file under the data directory holds the values
-//! any more.
+//! sled's files). So the vault is a directory of plain files, `DATA/vault/<h>.jsonl` with `<h>`
+//! the SHA-256 of the account id, one per account ([`super::account_file`]): new values are
+//! appended to it (one `syncfs` for every file a batch touched); taking values out writes the
+//! account's file anew without them (written, synced, renamed over the old one, the directory
+//! synced; unlinked when no one is left): the old file's inode is freed, and no file under the
+//! data directory holds the values any more.
 //!
 //! An erasure is all or nothing across a crash: `forget` first writes an intent file
 //! (`<h>.forget`: the account, the person, the erasure event's id), then appends the
@@ -22,6 +22,7 @@
 //! delete: in the background after an add, all of them before an erasure returns). No file
 //! under the process's own directory then holds a personal value.
 
+use super::account_file::{self, AccountFile as File};
 use super::{Committed, Entry};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -31,13 +32,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-/// One account's vault file.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct File {
-    account_id: String,
-    /// Person key → entries, in the order they were stored.
-    persons: BTreeMap<String, Vec<Entry>>,
-}
+/// How many accounts' entries a process keeps read (the cache starts again when full).
+const CACHED_ACCOUNTS: usize = 256;
 
 /// One account's entries, with the lookups the store and the views need.
 #[derive(Debug, Default)]
@@ -132,6 +128,10 @@ pub trait Shared: Send + Sync + std::fmt::Debug {
 pub struct Vault {
     dir: PathBuf,
     cache: Mutex<HashMap<String, Arc<AccountVault>>>,
+    /// Held while a local file is changed: an append (the writer's thread) and a rewrite (an
+    /// erasure, on the caller's) must not interleave, or the rewrite would drop lines appended
+    /// after it read the file.
+    changing: Mutex<()>,
     /// On a cluster: the records live there, not in `dir` (which then holds nothing).
     shared: Option<Arc<dyn Shared>>,
 }
@@ -163,6 +163,15 @@ fn sync_filesystem(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Removes a file; one that is not there is fine.
+fn remove_if_there(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io("cannot remove", path, e)),
+    }
+}
+
 /// Writes `bytes` to `path` atomically: a temporary file, synced, renamed over it.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
@@ -180,6 +189,7 @@ impl Vault {
         Ok(Vault {
             dir: dir.to_path_buf(),
             cache: Mutex::new(HashMap::new()),
+            changing: Mutex::new(()),
             shared: None,
         })
     }
@@ -195,13 +205,7 @@ impl Vault {
     fn shared_file(shared: &dyn Shared, account: &str) -> Result<(File, u64)> {
         let key = format!("a.{}", Vault::stem(account));
         match shared.get(&key)? {
-            None => Ok((
-                File {
-                    account_id: account.to_string(),
-                    persons: BTreeMap::new(),
-                },
-                0,
-            )),
+            None => Ok((File::empty(account), 0)),
             Some((bytes, rev)) => {
                 let file = serde_json::from_slice(&bytes).map_err(|e| {
                     Error::Corrupt(format!(
@@ -238,43 +242,49 @@ impl Vault {
     }
 
     fn path(&self, account: &str) -> PathBuf {
+        self.dir.join(format!("{}.jsonl", Vault::stem(account)))
+    }
+
+    /// Where a store written before the line layout kept the account's values.
+    fn legacy_path(&self, account: &str) -> PathBuf {
         self.dir.join(format!("{}.json", Vault::stem(account)))
     }
 
     fn read(&self, account: &str) -> Result<File> {
         let path = self.path(account);
         match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                Error::Corrupt(format!(
-                    "the personal-data vault file {} cannot be read: {e}",
-                    path.display()
-                ))
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(File {
-                account_id: account.to_string(),
-                persons: BTreeMap::new(),
-            }),
-            Err(e) => Err(io("cannot read", &path, e)),
+            Ok(bytes) => return File::parse(&bytes, &path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io("cannot read", &path, e)),
+        }
+        let legacy = self.legacy_path(account);
+        match std::fs::read(&legacy) {
+            Ok(bytes) => File::parse_object(&bytes, &legacy),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(File::empty(account)),
+            Err(e) => Err(io("cannot read", &legacy, e)),
         }
     }
 
+    /// Writes an account's file anew (or removes it when it holds no one), and removes a
+    /// file of the earlier layout. The caller syncs the directory.
     fn write(&self, account: &str, file: File) -> Result<()> {
         let path = self.path(account);
         if file.persons.is_empty() {
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io("cannot remove", &path, e)),
-            }
+            remove_if_there(&path)?;
         } else {
-            let bytes = serde_json::to_vec(&file).expect("vault files serialize");
-            write_atomically(&path, &bytes)?;
+            write_atomically(&path, &file.to_lines())?;
         }
+        remove_if_there(&self.legacy_path(account))?;
         self.cache
             .lock()
             .expect("vault cache")
             .insert(account.to_string(), Arc::new(AccountVault::of(file)));
         Ok(())
+    }
+
+    /// Forgets every account's entries read so far.
+    pub fn clear_cache(&self) {
+        self.cache.lock().expect("vault cache").clear();
     }
 
     /// One account's entries (read from its file on first use; on a cluster, from the
@@ -284,21 +294,24 @@ impl Vault {
             let (file, _) = Vault::shared_file(shared.as_ref(), account)?;
             return Ok(Arc::new(AccountVault::of(file)));
         }
-        if let Some(v) = self.cache.lock().expect("vault cache").get(account) {
+        // Read under the lock: an append drops the accounts it touched from the cache once
+        // they are durable, and must not find a stale copy put back after that.
+        let mut cache = self.cache.lock().expect("vault cache");
+        if let Some(v) = cache.get(account) {
             return Ok(v.clone());
         }
         let v = Arc::new(AccountVault::of(self.read(account)?));
-        self.cache
-            .lock()
-            .expect("vault cache")
-            .insert(account.to_string(), v.clone());
+        if cache.len() >= CACHED_ACCOUNTS {
+            cache.clear();
+        }
+        cache.insert(account.to_string(), v.clone());
         Ok(v)
     }
 
-    /// Stores committed values (an append's, before its events are written), each account's
-    /// file rewritten once: every new file written, then one `syncfs` for all of them (an
-    /// import touches many accounts per batch), then renamed into place and the directory
-    /// synced. Durable when this returns.
+    /// Stores committed values (an append's, before its events are written): appended to
+    /// each account's file, then one `syncfs` for all of them (an import touches many
+    /// accounts per batch), and the directory synced if a file is new. Durable when this
+    /// returns.
     pub fn add(&self, committed: &[Committed]) -> Result<()> {
         let mut by_account: BTreeMap<&str, Vec<&Committed>> = BTreeMap::new();
         for c in committed {
@@ -354,34 +367,38 @@ impl Vault {
                 }
             }
         }
-        let mut written = Vec::with_capacity(by_account.len());
+        let _changing = self.changing.lock().expect("vault writes");
+        let mut created = false;
         for (account, items) in &by_account {
-            // The cached entries are the file's (this process holds the store's lock, and
-            // every write goes through here or `erase`, which update the cache).
-            let mut file = File {
-                account_id: account.to_string(),
-                persons: self.account(account)?.persons.clone(),
-            };
+            // The earlier layout's file first: it is almost never there, so one `stat` per
+            // account in the usual case.
+            if self.legacy_path(account).exists() && !self.path(account).exists() {
+                // A file of the earlier layout: written anew in lines, with the new values.
+                let mut file = self.read(account)?;
+                for c in items {
+                    file.add(&c.person, c.entry.clone());
+                }
+                self.write(account, file)?;
+                created = true;
+                continue;
+            }
+            let mut lines = Vec::new();
             for c in items {
-                let list = file.persons.entry(c.person.clone()).or_default();
-                list.retain(|e| !(e.event_id == c.entry.event_id && e.field == c.entry.field));
-                list.push(c.entry.clone());
+                lines.extend(account_file::entry_line(&c.person, &c.entry));
             }
             let path = self.path(account);
-            let tmp = path.with_extension("tmp");
-            let bytes = serde_json::to_vec(&file).expect("vault files serialize");
-            std::fs::write(&tmp, bytes).map_err(|e| io("cannot write", &tmp, e))?;
-            written.push((account, file, tmp, path));
+            created |= account_file::append(&path, account, &lines)
+                .map_err(|e| io("cannot append to", &path, e))?;
         }
         sync_filesystem(&self.dir)?;
-        for (account, file, tmp, path) in written {
-            std::fs::rename(&tmp, &path).map_err(|e| io("cannot rename into", &path, e))?;
-            self.cache
-                .lock()
-                .expect("vault cache")
-                .insert(account.to_string(), Arc::new(AccountVault::of(file)));
+        if created {
+            sync_dir(&self.dir)?;
         }
-        sync_dir(&self.dir)
+        let mut cache = self.cache.lock().expect("vault cache");
+        for account in by_account.keys() {
+            cache.remove(*account);
+        }
+        Ok(())
     }
 
     /// Takes back entries [`Vault::add`] stored for an append that was then refused as a
@@ -413,6 +430,7 @@ impl Vault {
                     shared.scrub(&format!("a.{}", Vault::stem(account)))?;
                 }
                 None => {
+                    let _changing = self.changing.lock().expect("vault writes");
                     let mut file = self.read(account)?;
                     if drop_them(&mut file) {
                         self.write(account, file)?;
@@ -432,6 +450,7 @@ impl Vault {
             })?;
             return shared.scrub(&format!("a.{}", Vault::stem(account)));
         }
+        let _changing = self.changing.lock().expect("vault writes");
         let mut file = self.read(account)?;
         if file.persons.remove(person).is_some() {
             self.write(account, file)?;
@@ -546,18 +565,65 @@ impl Vault {
         let entries = std::fs::read_dir(&self.dir).map_err(|e| io("cannot list", &self.dir, e))?;
         for entry in entries {
             let path = entry.map_err(|e| io("cannot list", &self.dir, e))?.path();
-            if path.extension().and_then(|x| x.to_str()) == Some("json") {
+            let ext = path.extension().and_then(|x| x.to_str());
+            if matches!(ext, Some("jsonl" | "json")) {
                 let bytes = std::fs::read(&path).map_err(|e| io("cannot read", &path, e))?;
-                let f: File = serde_json::from_slice(&bytes).map_err(|e| {
-                    Error::Corrupt(format!(
-                        "the vault file {} cannot be read: {e}",
-                        path.display()
-                    ))
-                })?;
+                let f = match ext {
+                    Some("jsonl") => File::parse(&bytes, &path)?,
+                    _ => File::parse_object(&bytes, &path)?,
+                };
                 out.push(f.account_id);
             }
         }
+        // An account whose file of the earlier layout was not yet removed appears twice.
         out.sort();
+        out.dedup();
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn committed(account: &str, person: &str, event: &str, value: &str) -> Committed {
+        Committed {
+            account_id: account.into(),
+            person: person.into(),
+            entry: Entry {
+                event_id: event.into(),
+                field: "name".into(),
+                value: value.into(),
+                salt: "0a".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_file_of_the_earlier_layout_is_read_then_replaced_by_lines_and_erasure_leaves_neither() {
+        let dir = std::env::temp_dir().join(format!("kamlog-vault-legacy-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let vault = Vault::open(&dir).unwrap();
+        let mut old = File::empty("acme");
+        old.add("stakeholder:s-1", committed("acme", "", "e1", "Olaf").entry);
+        let legacy = vault.legacy_path("acme");
+        std::fs::write(&legacy, serde_json::to_vec(&old).unwrap()).unwrap();
+        assert_eq!(vault.accounts().unwrap(), vec!["acme".to_string()]);
+        assert_eq!(vault.account("acme").unwrap().persons, old.persons);
+
+        vault
+            .add(&[committed("acme", "member:m-1", "e2", "Anna")])
+            .unwrap();
+        assert!(!legacy.exists(), "the earlier file is replaced");
+        let now = vault.account("acme").unwrap();
+        assert_eq!(now.persons.len(), 2);
+        assert_eq!(now.persons["member:m-1"][0].value, "Anna");
+        assert_eq!(vault.accounts().unwrap(), vec!["acme".to_string()]);
+
+        vault.erase("acme", "stakeholder:s-1").unwrap();
+        vault.erase("acme", "member:m-1").unwrap();
+        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+        assert!(left.is_empty(), "no file is left: {left:?}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
