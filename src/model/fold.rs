@@ -163,7 +163,7 @@ impl AccountState {
         if !self.closed && matches!(ev.data, EventData::AccountReopened(_)) {
             return rule("type", "account_reopened: the account is not closed");
         }
-        if self.event_types.contains_key(ev.event_id) {
+        if self.event_types.contains(ev.event_id) {
             return rule("event_id", "already used by another event of this account");
         }
         Ok(())
@@ -177,8 +177,7 @@ impl AccountState {
         }
         self.apply_data(&ev, strict)?;
         if strict {
-            self.event_types
-                .insert(ev.event_id.to_string(), ev.data.type_name());
+            self.event_types.insert(ev.event_id, ev.data.type_name());
         }
         self.version = ev.version;
         self.position = ev.position;
@@ -626,7 +625,7 @@ impl AccountState {
             }
             E::EventRetracted(d) => {
                 if strict {
-                    match self.event_types.get(d.target_event_id.as_str()) {
+                    match self.event_types.get(&d.target_event_id) {
                         None => {
                             return rule(
                                 "data.target_event_id",
@@ -636,16 +635,16 @@ impl AccountState {
                                 ),
                             )
                         }
-                        Some(&"event_retracted") => {
+                        Some("event_retracted") => {
                             return rule("data.target_event_id", "a retraction cannot be retracted")
                         }
-                        Some(&"account_opened") => {
+                        Some("account_opened") => {
                             return rule(
                                 "data.target_event_id",
                                 "account_opened cannot be retracted",
                             )
                         }
-                        Some(&"personal_data_erased") => {
+                        Some("personal_data_erased") => {
                             return rule(
                                 "data.target_event_id",
                                 "personal_data_erased cannot be retracted: the data is gone",
@@ -725,9 +724,7 @@ pub fn fold_strict(
     let mut state = AccountState::new(account_id);
     for (i, ev) in events.iter().enumerate() {
         if retracted.contains(ev.event_id) {
-            state
-                .event_types
-                .insert(ev.event_id.to_string(), ev.data.type_name());
+            state.event_types.insert(ev.event_id, ev.data.type_name());
             state.version = ev.version;
             state.position = ev.position;
             continue;

@@ -11,16 +11,18 @@
 //! themselves) before folding, so every view ignores them, as SPEC 2.1 requires.
 
 mod contacts;
+mod event_ids;
 mod fold;
 pub mod footprint;
 
 pub use contacts::{is_linked, Contacts, PairContact, Pairs};
+pub use event_ids::EventIds;
 pub use fold::{fold_events, fold_strict, EventRef, RuleError};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 /// A customer stakeholder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -165,7 +167,7 @@ pub struct AccountState {
     pub interaction_ids: HashSet<String>,
     /// Every event of the account seen by the strict fold: event id → type (for retractions).
     #[serde(skip)]
-    pub event_types: HashMap<String, &'static str>,
+    pub event_types: EventIds,
     /// Event ids retracted so far.
     #[serde(skip)]
     pub retracted: HashSet<String>,
