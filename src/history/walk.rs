@@ -225,6 +225,9 @@ impl<'e> Walker<'e> {
         };
         let (state, contacts) = (&self.position.state, &self.position.contacts);
         let mut changed = false;
+        // The key stakeholders whose links changed: what the coverage must be brought up to
+        // date for (a link to anyone else changes the link counts only).
+        let mut key: Vec<&str> = Vec::new();
         for (m, s) in pairs {
             let now = is_linked(state, contacts, m, s);
             let had = links.get(m).is_some_and(|x| x.contains(s));
@@ -232,6 +235,14 @@ impl<'e> Walker<'e> {
                 continue;
             }
             changed = true;
+            if !key.contains(&s.as_str())
+                && state
+                    .stakeholders
+                    .get(s)
+                    .is_some_and(|x| crate::view::coverage::is_key(x, &self.policy))
+            {
+                key.push(s);
+            }
             if let Some(c) = counts.as_mut() {
                 if !Rc::make_mut(c).change(state, m, s, now) {
                     *counts = None; // counted again from the links when next needed
@@ -248,7 +259,13 @@ impl<'e> Walker<'e> {
             }
         }
         if changed {
-            self.invalidate(Touched::Coverage);
+            if let Some(coverage) = self.shared.coverage.as_mut() {
+                if !key.is_empty() {
+                    let links = self.shared.links.as_ref().expect("patched above");
+                    Rc::make_mut(coverage).relink(state, links, &key);
+                }
+            }
+            self.invalidate(Touched::Evidence);
         }
         changed
     }

@@ -1,6 +1,7 @@
 //! Coverage, the succession-risk view (SPEC 4.1): who on our side is linked to which key
 //! stakeholder, who is the only link, and whether the account is a bow-tie.
 
+use super::frame::Links;
 use super::{ratio, within, Policy};
 use crate::model::{AccountState, Stakeholder};
 use chrono::{DateTime, Utc};
@@ -149,16 +150,62 @@ pub fn coverage_from_links(
                     .then(|| crate::personal::reveal::shown(&s.name))
                     .flatten(),
                 erased: names && state.is_erased("stakeholder", id),
-                risk: match coverage {
-                    0 => "uncovered",
-                    1 => "single",
-                    _ => "covered",
-                },
+                risk: risk(coverage),
                 covered_by,
                 coverage,
             }
         })
         .collect();
+    let members = members(state, links, &key_stakeholders, names);
+    let coverage_ratio = coverage_ratio(&key_stakeholders);
+    Coverage {
+        key_stakeholders,
+        members,
+        coverage_ratio,
+        bow_tie,
+    }
+}
+
+impl Coverage {
+    /// Brings a coverage of the walk (no names) up to date after the links to some key
+    /// stakeholders changed (`changed`: their ids): their `covered_by`, every member's sole
+    /// links and successor readiness, and the ratio. Who is key, and the bow-tie flag, are
+    /// not links' to change here (a frame checks the flag before it reuses a coverage). Equal
+    /// to [`coverage_from_links`] over the new links (the walk's equivalence tests hold it).
+    pub fn relink(&mut self, state: &AccountState, links: &Links, changed: &[&str]) {
+        for k in self
+            .key_stakeholders
+            .iter_mut()
+            .filter(|k| changed.contains(&k.stakeholder_id.as_str()))
+        {
+            k.covered_by = links
+                .iter()
+                .filter(|(_, ss)| ss.contains(&k.stakeholder_id))
+                .map(|(m, _)| m.clone())
+                .collect();
+            k.coverage = k.covered_by.len();
+            k.risk = risk(k.coverage);
+        }
+        self.members = members(state, links, &self.key_stakeholders, false);
+        self.coverage_ratio = coverage_ratio(&self.key_stakeholders);
+    }
+}
+
+fn risk(coverage: usize) -> &'static str {
+    match coverage {
+        0 => "uncovered",
+        1 => "single",
+        _ => "covered",
+    }
+}
+
+/// Each active member's succession picture, given the key stakeholders' coverage.
+fn members(
+    state: &AccountState,
+    links: &Links,
+    key_stakeholders: &[KeyStakeholder],
+    names: bool,
+) -> Vec<MemberCoverage> {
     // The key stakeholders each member is the only link to, in one pass.
     let mut sole: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for k in key_stakeholders.iter().filter(|k| k.coverage == 1) {
@@ -166,7 +213,7 @@ pub fn coverage_from_links(
             .or_default()
             .push(k.stakeholder_id.clone());
     }
-    let members = state
+    state
         .members
         .iter()
         .filter(|(_, m)| m.active)
@@ -194,19 +241,17 @@ pub fn coverage_from_links(
                 successor_ready,
             }
         })
-        .collect();
+        .collect()
+}
+
+/// Covered (≥ 2 links) key stakeholders ÷ key stakeholders, 1 when there are none.
+fn coverage_ratio(key_stakeholders: &[KeyStakeholder]) -> Decimal {
     let key = key_stakeholders.len();
     let covered = key_stakeholders.iter().filter(|k| k.coverage >= 2).count();
-    let coverage_ratio = if key == 0 {
+    if key == 0 {
         Decimal::ONE
     } else {
         ratio(Decimal::from(covered), Decimal::from(key))
-    };
-    Coverage {
-        key_stakeholders,
-        members,
-        coverage_ratio,
-        bow_tie,
     }
 }
 
