@@ -240,7 +240,7 @@ fn verify_names_a_missing_position() {
     let first = {
         let db = sled::Config::new()
             .path(data.join("sled"))
-            .segment_size(8 << 20)
+            .segment_size(2 << 20)
             .open()
             .unwrap();
         let log = db.open_tree("log").unwrap();

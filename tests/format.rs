@@ -14,7 +14,7 @@ use std::path::Path;
 fn sled_db(data: &Path) -> sled::Db {
     sled::Config::new()
         .path(data.join("sled"))
-        .segment_size(8 << 20)
+        .segment_size(2 << 20)
         .open()
         .unwrap()
 }

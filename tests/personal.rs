@@ -570,7 +570,7 @@ fn a_store_of_the_old_format_is_refused_with_what_to_do() {
         // What a store written before SPEC 10 looks like: events, and no format mark.
         let db = sled::Config::new()
             .path(data.join("sled"))
-            .segment_size(8 << 20)
+            .segment_size(2 << 20)
             .open()
             .unwrap();
         assert!(db.remove(b"kamlog.format").unwrap().is_some());

@@ -36,7 +36,7 @@ enum Cmd {
         file: PathBuf,
         #[arg(long)]
         data: PathBuf,
-        #[arg(long, default_value_t = 50_000)]
+        #[arg(long, default_value_t = kamlog::command::append::DEFAULT_IMPORT_BATCH)]
         batch_size: usize,
         /// Keep the log on this NATS JetStream cluster (as `kamlog --store`); the stream
         /// `<PREFIX>_LOG` of `--prefix` must not exist yet for import and append.

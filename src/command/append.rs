@@ -17,7 +17,7 @@ use crate::store::{AppendOutcome, Store, MAX_BATCH_EVENTS};
 use crate::view::Policy;
 use std::path::Path;
 
-pub const DEFAULT_IMPORT_BATCH: usize = 50_000;
+pub const DEFAULT_IMPORT_BATCH: usize = 10_000;
 /// Shape errors listed before `import` stops listing.
 const MAX_LISTED_ERRORS: usize = 20;
 
@@ -214,6 +214,9 @@ pub fn import(
         bar.inc(n as u64)
     })?;
     bar.finish_and_clear();
+    // The writer's caches hold every account's state and every event id: the checkpoints
+    // are built without them.
+    store.release_caches()?;
     let spinner =
         indicatif::ProgressBar::new_spinner().with_message("building the history checkpoints");
     spinner.enable_steady_tick(std::time::Duration::from_millis(120));

@@ -145,6 +145,7 @@ impl Cache {
         self.meta
             .insert(account.as_bytes(), encode(meta)?)
             .map_err(storage)?;
+        crate::store::release_deferred();
         Ok(())
     }
 

@@ -25,7 +25,7 @@ use chrono::{DateTime, Utc};
 pub const CHECKPOINT_EVERY: usize = 512;
 
 /// At most this many events are held in memory while checkpoints are built from the log.
-pub const BUILD_CHUNK_EVENTS: u64 = 100_000;
+pub const BUILD_CHUNK_EVENTS: u64 = 50_000;
 
 /// The account of a stored envelope, read from its first field without decoding it (stored
 /// envelopes are canonical JSON: keys sorted, `account_id` first).

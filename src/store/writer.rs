@@ -66,6 +66,9 @@ struct Request {
     events: Vec<NewEvent>,
     expected: Option<u64>,
     reply: mpsc::SyncSender<Result<AppendOutcome>>,
+    /// Once the request's group is written, drop the caches the rules keep (every account's
+    /// state and the event-id index); they are read again when next needed.
+    release: bool,
 }
 
 pub(crate) struct WriterHandle {
@@ -79,6 +82,21 @@ impl WriterHandle {
         events: Vec<NewEvent>,
         expected: Option<u64>,
     ) -> Result<AppendOutcome> {
+        self.send(events, expected, false)
+    }
+
+    /// Has the writer drop its caches (after a large import: they hold every account's
+    /// state and every event id, and the next appends may be few).
+    pub(crate) fn release_caches(&self) -> Result<()> {
+        self.send(Vec::new(), None, true).map(|_| ())
+    }
+
+    fn send(
+        &self,
+        events: Vec<NewEvent>,
+        expected: Option<u64>,
+        release: bool,
+    ) -> Result<AppendOutcome> {
         let (reply, rx) = mpsc::sync_channel(1);
         let tx = self
             .tx
@@ -90,6 +108,7 @@ impl WriterHandle {
             events,
             expected,
             reply,
+            release,
         })
         .map_err(|_| Error::Storage("the writer has stopped".into()))?;
         rx.recv()
@@ -471,6 +490,10 @@ impl Writer {
                     })
                     .collect(),
             };
+            if group.iter().any(|r| r.release) {
+                self.rules.forget_all();
+                self.ids = None;
+            }
             for (req, res) in group.into_iter().zip(results) {
                 wrote |= res.as_ref().is_ok_and(|o| o.stored() > 0);
                 answers.push((req.reply, res));
@@ -804,6 +827,7 @@ impl Writer {
         // write or batch leaves `segment_end` where it was, for the next append to overwrite.
         self.log.segment.write(self.segment_end, &pages.bytes)?;
         self.log.tree.apply_batch(batch).map_err(storage)?;
+        release_deferred();
         self.segment_end += pages.bytes.len() as u64;
         self.next_position = through + 1;
         if let Some(ids) = self.ids.as_mut() {
@@ -811,6 +835,14 @@ impl Writer {
         }
         Ok(())
     }
+}
+
+/// Hands this thread's deferred frees on to be run. sled 0.34 frees a replaced write buffer
+/// (a whole log segment, `SEGMENT_SIZE`) and replaced tree nodes through crossbeam-epoch,
+/// which keeps up to 64 such frees per thread before it runs any: during an import that held
+/// ~95 MiB of sled's spent buffers. Called after each sled batch and flush.
+pub(crate) fn release_deferred() {
+    crossbeam_epoch::pin().flush();
 }
 
 /// The pages of one append, laid out for the segment file from a given offset on.
