@@ -6,7 +6,8 @@
 //! One cluster runs at a time per test binary: six clusters of three servers, their kamlog
 //! processes and their fsyncs on a two-core machine starved one another, so that a restarted
 //! node could miss its start deadline or a leader election outlast a command's retries.
-//! Servers ping their routes every second and drop one after three unanswered pings, so that
+//! Servers ping their routes (only: `cluster { ping_interval }`; clients keep the default)
+//! every second and drop one after three unanswered pings, so that
 //! a partitioned node stops receiving requests (direct gets among them) within seconds, not
 //! after the default two minutes × two.
 
@@ -275,9 +276,9 @@ impl Cluster {
                 &conf,
                 format!(
                     "server_name: {name}\nlisten: {host}:{port}\n\
-                     ping_interval: \"1s\"\nping_max: 3\n\
                      jetstream {{ store_dir: \"{}\", sync_interval: always }}\n\
-                     cluster {{ name: kamlog-test, listen: {host}:{route}, routes: [{}] }}\n",
+                     cluster {{ name: kamlog-test, listen: {host}:{route}, \
+                     ping_interval: \"1s\", ping_max: 3, routes: [{}] }}\n",
                     store.display(),
                     routes.join(", ")
                 ),
