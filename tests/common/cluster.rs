@@ -98,12 +98,11 @@ impl Node {
             if start.elapsed() > Duration::from_secs(15) {
                 let log =
                     std::fs::read_to_string(self.conf.with_extension("log")).unwrap_or_default();
-                let tail: Vec<&str> = log.lines().rev().take(30).collect();
-                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                let lines: Vec<&str> = log.lines().collect();
                 panic!(
                     "{} did not start within 15 s; its log ends:\n{}",
                     self.name,
-                    tail.join("\n")
+                    lines[lines.len().saturating_sub(30)..].join("\n")
                 );
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -227,7 +226,8 @@ pub struct Cluster {
     pub nodes: Vec<Node>,
     nats: PathBuf,
     _dir: tempfile::TempDir,
-    /// Declared last: released after the nodes are killed (`Node`'s drop).
+    /// Released after the nodes are killed: `Cluster`'s drop kills them before any field
+    /// is dropped.
     _turn: MutexGuard<'static, ()>,
 }
 
