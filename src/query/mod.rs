@@ -27,14 +27,6 @@ pub const CHECKPOINT_EVERY: usize = 512;
 /// At most this many events are held in memory while checkpoints are built from the log.
 pub const BUILD_CHUNK_EVENTS: u64 = 50_000;
 
-/// The account of a stored envelope, read from its first field without decoding it (stored
-/// envelopes are canonical JSON: keys sorted, `account_id` first).
-fn account_of(bytes: &[u8]) -> Option<&str> {
-    let rest = bytes.strip_prefix(br#"{"account_id":""#)?;
-    let end = rest.iter().position(|b| *b == b'"')?;
-    std::str::from_utf8(&rest[..end]).ok()
-}
-
 /// Questions about the accounts of one store, under one policy.
 pub struct Query<'a> {
     store: &'a Store,
@@ -406,7 +398,8 @@ impl<'a> Query<'a> {
     /// Builds the checkpoints of these accounts from scratch, reading the log sequentially.
     /// Accounts are taken in groups of at most [`BUILD_CHUNK_EVENTS`] events (so that memory
     /// stays bounded): a reader thread gathers each group's stored envelopes, undecoded, by one
-    /// pass over the log while the group before it is decoded and walked on every core.
+    /// pass over the pages that hold them (their positions come from the accounts' stream
+    /// index) while the group before it is decoded and walked on every core.
     fn build_from_log(&self, heads: Vec<Head>) -> Result<()> {
         let mut chunks: Vec<Vec<Head>> = Vec::new();
         let mut size = 0u64;
@@ -491,8 +484,8 @@ impl<'a> Query<'a> {
     }
 }
 
-/// A group of accounts' stored envelopes, gathered by one pass over the log and kept as
-/// bytes until a worker decodes one account (so only the accounts being walked are held
+/// A group of accounts' stored envelopes, gathered by one pass over the pages that hold them
+/// and kept as bytes until a worker decodes one account (so only the accounts being walked are held
 /// decoded).
 struct Gathered {
     accounts: std::collections::HashMap<String, RawEvents>,
@@ -507,31 +500,37 @@ struct RawEvents {
 }
 
 impl Gathered {
-    /// Reads the log once, keeping the envelopes of these accounts.
+    /// Reads the pages that hold these accounts' events, in one pass over the log (an account's
+    /// positions come from its stream index, so the pages with none of them are skipped).
     fn read(store: &Store, chunk: &[Head]) -> Result<Gathered> {
-        let mut accounts: std::collections::HashMap<String, RawEvents> = chunk
+        // (position, index into `chunk`) of every wanted event, in position order.
+        let mut wanted: Vec<(u64, usize)> = Vec::new();
+        for (i, h) in chunk.iter().enumerate() {
+            let positions = store.account_positions(&h.account_id)?;
+            wanted.extend(positions.into_iter().map(|p| (p, i)));
+        }
+        wanted.sort_unstable();
+        let positions: Vec<u64> = wanted.iter().map(|w| w.0).collect();
+        let mut raw: Vec<RawEvents> = chunk
             .iter()
-            .map(|h| {
-                let raw = RawEvents {
-                    bytes: Vec::new(),
-                    ends: Vec::with_capacity(h.version as usize),
-                };
-                (h.account_id.clone(), raw)
+            .map(|h| RawEvents {
+                bytes: Vec::new(),
+                ends: Vec::with_capacity(h.version as usize),
             })
             .collect();
-        let last = chunk.iter().map(|h| h.position).max().unwrap_or(0);
-        store.scan_between(1, last, |p, bytes| {
-            let account = account_of(bytes).ok_or_else(|| {
-                Error::Corrupt(format!(
-                    "event at position {p} cannot be read: it does not start with its account"
-                ))
-            })?;
-            if let Some(raw) = accounts.get_mut(account) {
-                raw.bytes.extend_from_slice(bytes);
-                raw.ends.push((p, raw.bytes.len()));
-            }
+        let mut next = 0;
+        store.scan_positions(&positions, |p, bytes| {
+            let r = &mut raw[wanted[next].1];
+            next += 1;
+            r.bytes.extend_from_slice(bytes);
+            r.ends.push((p, r.bytes.len()));
             Ok(())
         })?;
+        let accounts = chunk
+            .iter()
+            .map(|h| h.account_id.clone())
+            .zip(raw)
+            .collect();
         Ok(Gathered { accounts })
     }
 }

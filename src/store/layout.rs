@@ -244,6 +244,45 @@ pub(crate) fn pages_from(
         })
 }
 
+/// Calls `f` with the stored envelope at each of `positions` (ascending), reading only the
+/// pages that hold one of them: a page's pointer tells its range without reading the page.
+pub(crate) fn scan_positions<F>(log: &Log, positions: &[u64], mut f: F) -> Result<()>
+where
+    F: FnMut(u64, &[u8]) -> Result<()>,
+{
+    let Some(&lowest) = positions.first() else {
+        return Ok(());
+    };
+    let start = match log.tree.range(event_key(0)..=event_key(lowest)).next_back() {
+        Some(r) => be_u64(&r.map_err(storage)?.0[1..])?,
+        None => lowest,
+    };
+    let mut next = 0; // the first of `positions` not yet given
+    for r in log.tree.range(event_key(start)..=event_key(u64::MAX)) {
+        let Some(&wanted) = positions.get(next) else {
+            break;
+        };
+        let (k, v) = r.map_err(storage)?;
+        let first = be_u64(&k[1..])?;
+        let end = first + page_count(first, &v)?;
+        if wanted >= end {
+            continue; // no wanted position on this page: not read
+        }
+        let page = Page::new(first, log.page_bytes(first, v)?)?;
+        while let Some(&p) = positions.get(next).filter(|p| **p < end) {
+            let bytes = page
+                .get(p)
+                .ok_or_else(|| Error::Corrupt(format!("position {p} is missing")))?;
+            f(p, bytes)?;
+            next += 1;
+        }
+    }
+    match positions.get(next) {
+        Some(p) => Err(Error::Corrupt(format!("position {p} is missing"))),
+        None => Ok(()),
+    }
+}
+
 /// The positions of an account's events, in version order.
 pub(crate) fn stream_positions(log: &sled::Tree, account: &str) -> Result<Vec<u64>> {
     let mut out = Vec::new();

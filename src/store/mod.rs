@@ -403,6 +403,15 @@ impl Store {
         Ok(())
     }
 
+    /// Calls `f` with the stored envelope at each of `positions` (ascending, as an account's
+    /// stream gives them), reading only the pages that hold one of them.
+    pub fn scan_positions<F>(&self, positions: &[u64], f: F) -> Result<()>
+    where
+        F: FnMut(u64, &[u8]) -> Result<()>,
+    {
+        scan_positions(&self.inner.log, positions, f)
+    }
+
     /// Stored envelopes from a position on, in position order (copied; see [`Store::scan_from`]
     /// for the zero-copy form).
     pub fn raw_from(&self, position: u64) -> impl Iterator<Item = Result<(u64, Vec<u8>)>> + '_ {
