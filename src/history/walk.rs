@@ -76,7 +76,7 @@ pub struct Walker<'e> {
     /// Indices of events named by a retraction that has entered: they fold to nothing.
     retracted: std::collections::HashSet<usize>,
     /// Event id → index, built at the first retraction.
-    ids: Option<std::collections::HashMap<&'e str, usize>>,
+    ids: Option<foldhash::HashMap<&'e str, usize>>,
     /// What the last evaluated instant computed that the next may reuse (see
     /// [`Walker::invalidate`]); not part of the position, rebuilt after a resume.
     shared: Shared,

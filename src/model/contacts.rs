@@ -16,8 +16,9 @@
 
 use super::{AccountState, Interaction};
 use chrono::{DateTime, Duration, Utc};
+use foldhash::HashMap;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// (member, stakeholder) pairs.
 pub type Pairs = Vec<(String, String)>;

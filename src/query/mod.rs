@@ -514,7 +514,9 @@ impl Gathered {
         let mut raw: Vec<RawEvents> = chunk
             .iter()
             .map(|h| RawEvents {
-                bytes: Vec::new(),
+                // Room for envelopes of up to 1 KiB without moving them as the group grows
+                // (untouched room costs no memory).
+                bytes: Vec::with_capacity(h.version as usize * 1024),
                 ends: Vec::with_capacity(h.version as usize),
             })
             .collect();

@@ -10,7 +10,7 @@
 
 use super::frame::Links;
 use crate::model::{AccountState, Member, Stakeholder};
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 /// The link figures at an instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
