@@ -608,10 +608,11 @@ fn envelopes_read_by_position_are_those_the_log_holds() {
         })
         .unwrap();
     assert_eq!(logged.len(), 400);
+    let index = store.page_index().unwrap();
     let read = |positions: &[u64]| {
         let mut out = Vec::new();
         store
-            .scan_positions(positions, |p, bytes| {
+            .scan_positions(&index, positions, |p, bytes| {
                 out.push((p, bytes.to_vec()));
                 Ok(())
             })
@@ -632,6 +633,56 @@ fn envelopes_read_by_position_are_those_the_log_holds() {
     // A position the log does not hold is an error that names it.
     let err = read(&[5, 401]).unwrap_err().to_string();
     assert!(err.contains("position 401 is missing"), "{err}");
+}
+
+#[test]
+fn checkpoint_files_missing_or_torn_count_as_absent_and_a_rebuild_leaves_no_other() {
+    // One account of 1,500 events: regular checkpoints every 512 events, and the final one.
+    let events: Vec<Value> = kamlog::workload::Workload::new(3, 1, 1_500).collect();
+    let (dir, store) = temp_store();
+    append(&store, &events).unwrap();
+    let files = dir.path().join("data").join("checkpoints");
+    let ck = || -> Vec<std::path::PathBuf> {
+        let mut v: Vec<_> = std::fs::read_dir(&files)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "ck"))
+            .collect();
+        v.sort();
+        v
+    };
+    let stored = store.account_events("acct-00000").unwrap();
+    let first = stored.iter().map(|e| e.occurred_at).min().unwrap();
+    let last = stored.iter().map(|e| e.occurred_at).max().unwrap();
+    let sels = [
+        Selection::as_of(first + (last - first) / 3),
+        Selection::as_of(first + (last - first) * 5 / 6),
+        Selection::as_of(last + Duration::days(30)),
+    ];
+    let answers = || -> Vec<Vec<Value>> { sels.iter().map(|s| all_views(&store, s)).collect() };
+    let expected: Vec<Vec<Value>> = sels.iter().map(|s| full_replay_views(&stored, s)).collect();
+    let sealed: Vec<Vec<Value>> = sels.iter().map(|s| sealed_views(&store, s)).collect();
+    assert_eq!(sealed, expected);
+    let before = answers();
+    // Two regular checkpoints (after 512 and 1,024 events) and the final one.
+    assert_eq!(ck().len(), 3);
+    // Torn (half of each file), then missing: the answers stay those of a walk from the start.
+    for p in ck() {
+        let bytes = std::fs::read(&p).unwrap();
+        std::fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
+    }
+    assert_eq!(answers(), before);
+    for p in ck() {
+        std::fs::remove_file(p).unwrap();
+    }
+    assert_eq!(answers(), before);
+    // A file no tree names (a crash between the trees and a removal) goes with a rebuild.
+    std::fs::write(files.join("00000000deadbeef.ck"), b"{}").unwrap();
+    let policy = Policy::default();
+    Query::new(&store, &policy).unwrap().rebuild_all().unwrap();
+    assert_eq!(ck().len(), 3);
+    assert!(!files.join("00000000deadbeef.ck").exists());
+    assert_eq!(answers(), before);
 }
 
 #[test]

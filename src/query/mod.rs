@@ -16,7 +16,7 @@ use crate::alert::{AlertList, AlertsDoc};
 use crate::error::{Error, Result};
 use crate::event::{EventData, StoredEvent};
 use crate::history::{Checkpoint, Walked};
-use crate::store::{Head, Store};
+use crate::store::{Head, PageIndex, Store};
 use crate::view::{self, Policy, Selection, View, ViewKind};
 use cache::{Cache, Meta};
 use chrono::{DateTime, Utc};
@@ -416,8 +416,15 @@ impl<'a> Query<'a> {
             let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Gathered>>(0);
             let store = self.store;
             let reader = s.spawn(move || {
+                let index = match store.page_index() {
+                    Ok(index) => index,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                };
                 for chunk in chunks {
-                    let gathered = Gathered::read(store, &chunk);
+                    let gathered = Gathered::read(store, &index, &chunk);
                     let failed = gathered.is_err();
                     if tx.send(gathered).is_err() || failed {
                         return;
@@ -502,12 +509,18 @@ struct RawEvents {
 impl Gathered {
     /// Reads the pages that hold these accounts' events, in one pass over the log (an account's
     /// positions come from its stream index, so the pages with none of them are skipped).
-    fn read(store: &Store, chunk: &[Head]) -> Result<Gathered> {
-        // (position, index into `chunk`) of every wanted event, in position order.
+    fn read(store: &Store, index: &PageIndex, chunk: &[Head]) -> Result<Gathered> {
+        // (position, index into `chunk`) of every wanted event, in position order: those the
+        // heads include (the index holds every page up to them).
         let mut wanted: Vec<(u64, usize)> = Vec::new();
         for (i, h) in chunk.iter().enumerate() {
             let positions = store.account_positions(&h.account_id)?;
-            wanted.extend(positions.into_iter().map(|p| (p, i)));
+            wanted.extend(
+                positions
+                    .into_iter()
+                    .take(h.version as usize)
+                    .map(|p| (p, i)),
+            );
         }
         wanted.sort_unstable();
         let positions: Vec<u64> = wanted.iter().map(|w| w.0).collect();
@@ -521,7 +534,7 @@ impl Gathered {
             })
             .collect();
         let mut next = 0;
-        store.scan_positions(&positions, |p, bytes| {
+        store.scan_positions(index, &positions, |p, bytes| {
             let r = &mut raw[wanted[next].1];
             next += 1;
             r.bytes.extend_from_slice(bytes);

@@ -244,32 +244,71 @@ pub(crate) fn pages_from(
         })
 }
 
+/// Where each page of the log lies, read once from the tree, so that repeated passes over
+/// chosen positions ([`scan_positions`]) do not walk the tree again (about 40 bytes a page).
+pub struct PageIndex {
+    pages: Vec<IndexedPage>,
+}
+
+struct IndexedPage {
+    first: u64,
+    count: u64,
+    /// Where the page lies in the segment file (`None`: inline in the tree).
+    pointer: Option<Pointer>,
+}
+
+/// The index of every page in the log now.
+pub(crate) fn page_index(log: &Log) -> Result<PageIndex> {
+    let mut pages = Vec::new();
+    for r in log.tree.range(event_key(0)..=event_key(u64::MAX)) {
+        let (k, v) = r.map_err(storage)?;
+        let first = be_u64(&k[1..])?;
+        let pointer = if v.first() == Some(&POINTER_TAG) {
+            Some(Pointer::decode(first, &v)?)
+        } else {
+            None
+        };
+        pages.push(IndexedPage {
+            first,
+            count: page_count(first, &v)?,
+            pointer,
+        });
+    }
+    Ok(PageIndex { pages })
+}
+
 /// Calls `f` with the stored envelope at each of `positions` (ascending), reading only the
-/// pages that hold one of them: a page's pointer tells its range without reading the page.
-pub(crate) fn scan_positions<F>(log: &Log, positions: &[u64], mut f: F) -> Result<()>
+/// pages that hold one of them.
+pub(crate) fn scan_positions<F>(
+    log: &Log,
+    index: &PageIndex,
+    positions: &[u64],
+    mut f: F,
+) -> Result<()>
 where
     F: FnMut(u64, &[u8]) -> Result<()>,
 {
     let Some(&lowest) = positions.first() else {
         return Ok(());
     };
-    let start = match log.tree.range(event_key(0)..=event_key(lowest)).next_back() {
-        Some(r) => be_u64(&r.map_err(storage)?.0[1..])?,
-        None => lowest,
-    };
+    let start = index
+        .pages
+        .partition_point(|p| p.first <= lowest)
+        .saturating_sub(1);
     let mut next = 0; // the first of `positions` not yet given
-    for r in log.tree.range(event_key(start)..=event_key(u64::MAX)) {
+    for ip in &index.pages[start..] {
         let Some(&wanted) = positions.get(next) else {
             break;
         };
-        let (k, v) = r.map_err(storage)?;
-        let first = be_u64(&k[1..])?;
-        let end = first + page_count(first, &v)?;
-        if wanted >= end {
+        if wanted >= ip.first + ip.count {
             continue; // no wanted position on this page: not read
         }
-        let page = Page::new(first, log.page_bytes(first, v)?)?;
-        while let Some(&p) = positions.get(next).filter(|p| **p < end) {
+        let page = match &ip.pointer {
+            Some(p) => Page::new(ip.first, PageBytes::File(log.segment.read(ip.first, p)?))?,
+            None => page_for(log, ip.first)?
+                .ok_or_else(|| Error::Corrupt(format!("position {} is missing", ip.first)))?,
+        };
+        while let Some(&p) = positions.get(next).filter(|p| **p < ip.first + ip.count) {
             let bytes = page
                 .get(p)
                 .ok_or_else(|| Error::Corrupt(format!("position {p} is missing")))?;

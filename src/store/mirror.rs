@@ -24,6 +24,11 @@ pub(crate) fn discard(dir: &Path) -> Result<()> {
         std::fs::remove_dir_all(&sled)
             .map_err(|e| Error::Io(format!("cannot remove {}: {e}", sled.display())))?;
     }
+    let checkpoints = dir.join(super::tail::CHECKPOINT_DIR);
+    if checkpoints.exists() {
+        std::fs::remove_dir_all(&checkpoints)
+            .map_err(|e| Error::Io(format!("cannot remove {}: {e}", checkpoints.display())))?;
+    }
     let pages = dir.join(super::segment::FILE);
     if pages.exists() {
         std::fs::remove_file(&pages)

@@ -27,6 +27,7 @@ mod segment;
 pub mod tail;
 mod writer;
 
+pub use layout::PageIndex;
 pub(crate) use layout::*;
 pub(crate) use writer::release_deferred;
 
@@ -403,13 +404,18 @@ impl Store {
         Ok(())
     }
 
+    /// Where each page of the log lies now, for repeated [`Store::scan_positions`].
+    pub fn page_index(&self) -> Result<PageIndex> {
+        page_index(&self.inner.log)
+    }
+
     /// Calls `f` with the stored envelope at each of `positions` (ascending, as an account's
-    /// stream gives them), reading only the pages that hold one of them.
-    pub fn scan_positions<F>(&self, positions: &[u64], f: F) -> Result<()>
+    /// stream gives them; all within `index`), reading only the pages that hold one of them.
+    pub fn scan_positions<F>(&self, index: &PageIndex, positions: &[u64], f: F) -> Result<()>
     where
         F: FnMut(u64, &[u8]) -> Result<()>,
     {
-        scan_positions(&self.inner.log, positions, f)
+        scan_positions(&self.inner.log, index, positions, f)
     }
 
     /// Stored envelopes from a position on, in position order (copied; see [`Store::scan_from`]
@@ -572,11 +578,11 @@ pub(crate) const GENESIS: &str = GENESIS_HASH;
 
 /// sled's log segment size. sled writes through in-memory buffers of this size (a dozen
 /// may wait for the disk during an import), and values over a quarter of it go to separate
-/// blob files (large checkpoints). The events' pages are not in sled (see `segment`): what
-/// is, is small. 2 MiB rather than 8: a 1M-event import peaks ~70 MiB lower, no slower.
+/// blob files. The events' pages and the checkpoints' bodies are not in sled (see `segment`
+/// and the query layer's cache): what is, is small. 2 MiB rather than 8: a 1M-event import peaks ~70 MiB lower, no slower.
 const SEGMENT_SIZE: usize = 2 << 20;
 /// sled's page cache (its default is 1 GiB). sled holds only pointers, indexes, heads and
-/// checkpoints; they are read far less than the pages.
+/// the checkpoints' index; they are read far less than the pages.
 const CACHE_BYTES: u64 = 64 << 20;
 
 /// The segment size an existing sled directory was made with (sled refuses to open it with

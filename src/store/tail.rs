@@ -27,7 +27,18 @@ use std::collections::HashMap;
 
 /// The sled trees of the query layer's checkpoints: a cache over the log, dropped when the
 /// log is cut.
-pub const CHECKPOINT_TREES: [&str; 3] = ["checkpoints", "checkpoint_final", "checkpoint_meta"];
+pub const CHECKPOINT_TREES: [&str; 5] = [
+    "checkpoint_index",
+    "checkpoint_heads",
+    // Trees of an older format (checkpoint bodies inside sled), dropped on open.
+    "checkpoints",
+    "checkpoint_final",
+    "checkpoint_meta",
+];
+
+/// The directory (in the data directory) of the checkpoints' bodies, which only those trees
+/// name: once the trees are empty, its files are swept.
+pub const CHECKPOINT_DIR: &str = "checkpoints";
 
 /// What opening found at the end of the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
