@@ -197,16 +197,16 @@ pub fn conditions_at(frame: &Frame, once_cooperative: bool, policy: &Policy) -> 
         .iter()
         .map(|k| k.stakeholder_id.as_str())
         .collect();
-    let last_seen = frame.last_seen(&keys);
-    // Names as the state holds them (a commitment until revealed at output, SPEC 10).
-    let stakeholder_name = |id: &str| state.stakeholders[id].name.clone();
-    for k in &cov.key_stakeholders {
+    let last_seen = frame.last_seen_each(&keys);
+    for (k, last) in cov.key_stakeholders.iter().zip(last_seen) {
+        // Names as the state holds them (a commitment until revealed at output, SPEC 10).
+        let stakeholder = &state.stakeholders[&k.stakeholder_id];
         match k.coverage {
             0 => {
                 out.insert(
                     (Kind::UncoveredStakeholder, k.stakeholder_id.clone()),
                     Detail::Coverage {
-                        name: stakeholder_name(&k.stakeholder_id),
+                        name: stakeholder.name.clone(),
                         covered_by: None,
                     },
                 );
@@ -215,21 +215,19 @@ pub fn conditions_at(frame: &Frame, once_cooperative: bool, policy: &Policy) -> 
                 out.insert(
                     (Kind::SinglePointOfContact, k.stakeholder_id.clone()),
                     Detail::Coverage {
-                        name: stakeholder_name(&k.stakeholder_id),
+                        name: stakeholder.name.clone(),
                         covered_by: Some(k.covered_by[0].clone()),
                     },
                 );
             }
             _ => {}
         }
-        let last = last_seen.get(k.stakeholder_id.as_str()).copied();
-        let known = state.stakeholders[&k.stakeholder_id].added_at;
         let quiet = last.is_none_or(|l| !within(l, t, policy.engagement_lapse_days));
-        if quiet && t - known >= days(policy.engagement_lapse_days) {
+        if quiet && t - stakeholder.added_at >= days(policy.engagement_lapse_days) {
             out.insert(
                 (Kind::EngagementLapse, k.stakeholder_id.clone()),
                 Detail::EngagementLapse {
-                    name: stakeholder_name(&k.stakeholder_id),
+                    name: stakeholder.name.clone(),
                     last_interaction: last,
                 },
             );
@@ -248,22 +246,27 @@ pub fn conditions_at(frame: &Frame, once_cooperative: bool, policy: &Policy) -> 
         }
     }
     const CRITICAL: [&str; 3] = ["champion", "decision_maker", "economic_buyer"];
-    let held: Vec<&str> = CRITICAL
-        .iter()
-        .copied()
-        .filter(|r| {
-            state
-                .stakeholders
-                .values()
-                .any(|o| o.active && o.dmu_roles.iter().any(|x| x == r))
-        })
-        .collect();
-    for (id, s) in state.stakeholders.iter().filter(|(_, s)| !s.active) {
+    let holds =
+        |s: &crate::model::Stakeholder| CRITICAL.map(|r| s.dmu_roles.iter().any(|x| x == r));
+    // The critical roles some active stakeholder holds, and the departed who held any.
+    let mut held = [false; 3];
+    let mut departed = Vec::new();
+    for (id, s) in &state.stakeholders {
+        let roles = holds(s);
+        if s.active {
+            for (h, r) in held.iter_mut().zip(roles) {
+                *h |= r;
+            }
+        } else if roles.contains(&true) {
+            departed.push((id, s, roles));
+        }
+    }
+    for (id, s, roles) in departed {
         let unfilled: Vec<String> = CRITICAL
             .iter()
-            .copied()
-            .filter(|r| s.dmu_roles.iter().any(|x| x == r) && !held.contains(r))
-            .map(String::from)
+            .zip(roles.iter().zip(held))
+            .filter(|(_, (had, held))| **had && !*held)
+            .map(|(r, _)| r.to_string())
             .collect();
         if !unfilled.is_empty() {
             out.insert(

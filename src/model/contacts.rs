@@ -32,6 +32,15 @@ pub fn is_linked(state: &AccountState, contacts: &Contacts, m: &str, s: &str) ->
             || contacts.pairs.get(m).is_some_and(|l| l.contains_key(s)))
 }
 
+/// The entry of `key`, made (with the default value) if there is none: the key is copied
+/// only then, not at every count.
+fn row_of<'m, V: Default>(map: &'m mut BTreeMap<String, V>, key: &str) -> &'m mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_string(), V::default());
+    }
+    map.get_mut(key).expect("present")
+}
+
 /// An interaction inside a window: when it occurred and who took part (as folded).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct InWindow {
@@ -128,11 +137,13 @@ impl Contacts {
     /// Keeps the latest meeting of each pair.
     fn note_pairs_met(&mut self, members: &[String], stakeholders: &[String], at: DateTime<Utc>) {
         for m in members {
-            let row = self.pair_last.entry(m.clone()).or_default();
+            let row = row_of(&mut self.pair_last, m);
             for s in stakeholders {
-                let e = row.entry(s.clone()).or_insert(at);
-                if at > *e {
-                    *e = at;
+                match row.get_mut(s) {
+                    Some(e) => *e = (*e).max(at),
+                    None => {
+                        row.insert(s.clone(), at);
+                    }
                 }
             }
         }
@@ -144,9 +155,9 @@ impl Contacts {
             return;
         }
         for m in &w.members {
-            let row = self.in_person.entry(m.clone()).or_default();
+            let row = row_of(&mut self.in_person, m);
             for s in &w.stakeholders {
-                let n = row.entry(s.clone()).or_default();
+                let n = row_of(row, s);
                 *n = (i64::from(*n) + delta).max(0) as u32;
                 if *n == 0 {
                     row.remove(s);
@@ -162,9 +173,9 @@ impl Contacts {
     fn count_pairs(&mut self, w: &InWindow, started: &mut Pairs) {
         self.count_in_person(w, 1);
         for m in &w.members {
-            let row = self.pairs.entry(m.clone()).or_default();
+            let row = row_of(&mut self.pairs, m);
             for s in &w.stakeholders {
-                let n = row.entry(s.clone()).or_default();
+                let n = row_of(row, s);
                 if *n == 0 {
                     started.push((m.clone(), s.clone()));
                 }
@@ -198,7 +209,7 @@ impl Contacts {
     /// Counts (`+1`) or uncounts (`-1`) an interaction's members in the bow-tie window.
     fn count_members(&mut self, w: &InWindow, delta: isize) {
         for m in distinct(&w.members) {
-            let n = self.bow_tie_members.entry(m.clone()).or_default();
+            let n = row_of(&mut self.bow_tie_members, m);
             *n = n.saturating_add_signed(delta);
             if *n == 0 {
                 self.bow_tie_members.remove(m);
@@ -260,9 +271,11 @@ impl Contacts {
         self.count_members(&w, 1);
         self.note_pairs_met(&w.members, &w.stakeholders, w.at);
         for s in &w.stakeholders {
-            let e = self.last_seen.entry(s.clone()).or_insert(w.at);
-            if w.at > *e {
-                *e = w.at;
+            match self.last_seen.get_mut(s.as_str()) {
+                Some(e) => *e = (*e).max(w.at),
+                None => {
+                    self.last_seen.insert(s.clone(), w.at);
+                }
             }
         }
         if self.last_any.is_none_or(|l| w.at > l) {

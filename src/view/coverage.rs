@@ -172,12 +172,18 @@ impl Coverage {
     /// links and successor readiness, and the ratio. Who is key, and the bow-tie flag, are
     /// not links' to change here (a frame checks the flag before it reuses a coverage). Equal
     /// to [`coverage_from_links`] over the new links (the walk's equivalence tests hold it).
+    ///
+    /// The members' picture depends on the links only through the key stakeholders covered
+    /// once (whose sole link each member holds, and whether a successor is linked to them):
+    /// when none of the changed ones is covered once before or after, it stands.
     pub fn relink(&mut self, state: &AccountState, links: &Links, changed: &[&str]) {
+        let mut sole_changed = false;
         for k in self
             .key_stakeholders
             .iter_mut()
             .filter(|k| changed.contains(&k.stakeholder_id.as_str()))
         {
+            sole_changed |= k.coverage == 1;
             k.covered_by = links
                 .iter()
                 .filter(|(_, ss)| ss.contains(&k.stakeholder_id))
@@ -185,8 +191,11 @@ impl Coverage {
                 .collect();
             k.coverage = k.covered_by.len();
             k.risk = risk(k.coverage);
+            sole_changed |= k.coverage == 1;
         }
-        self.members = members(state, links, &self.key_stakeholders, false);
+        if sole_changed {
+            self.members = members(state, links, &self.key_stakeholders, false);
+        }
         self.coverage_ratio = coverage_ratio(&self.key_stakeholders);
     }
 }

@@ -196,14 +196,14 @@ impl<'a> Frame<'a> {
         }
     }
 
-    /// The latest interaction (at or before the instant) of each of `keys`.
-    pub fn last_seen<'k>(&self, keys: &[&'k str]) -> BTreeMap<&'k str, DateTime<Utc>> {
+    /// The latest interaction (at or before the instant) of each of `keys`, in their order.
+    pub fn last_seen_each(&self, keys: &[&str]) -> Vec<Option<DateTime<Utc>>> {
         match self.contacts {
-            Some(c) => keys
-                .iter()
-                .filter_map(|k| c.last_seen(k).map(|at| (*k, at)))
-                .collect(),
-            None => last_seen_by_scan(self.state, self.instant, keys),
+            Some(c) => keys.iter().map(|k| c.last_seen(k)).collect(),
+            None => {
+                let last = last_seen_by_scan(self.state, self.instant, keys);
+                keys.iter().map(|k| last.get(k).copied()).collect()
+            }
         }
     }
 
