@@ -225,9 +225,9 @@ impl<'e> Walker<'e> {
         };
         let (state, contacts) = (&self.position.state, &self.position.contacts);
         let mut changed = false;
-        // The key stakeholders whose links changed: what the coverage must be brought up to
+        // The changed links to key stakeholders: what the coverage must be brought up to
         // date for (a link to anyone else changes the link counts only).
-        let mut key: Vec<&str> = Vec::new();
+        let mut key: Vec<(&str, &str, bool)> = Vec::new();
         for (m, s) in pairs {
             let now = is_linked(state, contacts, m, s);
             let had = links.get(m).is_some_and(|x| x.contains(s));
@@ -235,13 +235,12 @@ impl<'e> Walker<'e> {
                 continue;
             }
             changed = true;
-            if !key.contains(&s.as_str())
-                && state
-                    .stakeholders
-                    .get(s)
-                    .is_some_and(|x| crate::view::coverage::is_key(x, &self.policy))
+            if state
+                .stakeholders
+                .get(s)
+                .is_some_and(|x| crate::view::coverage::is_key(x, &self.policy))
             {
-                key.push(s);
+                key.push((m, s, now));
             }
             if let Some(c) = counts.as_mut() {
                 if !Rc::make_mut(c).change(state, m, s, now) {

@@ -167,28 +167,43 @@ pub fn coverage_from_links(
 }
 
 impl Coverage {
-    /// Brings a coverage of the walk (no names) up to date after the links to some key
-    /// stakeholders changed (`changed`: their ids): their `covered_by`, every member's sole
-    /// links and successor readiness, and the ratio. Who is key, and the bow-tie flag, are
-    /// not links' to change here (a frame checks the flag before it reuses a coverage). Equal
-    /// to [`coverage_from_links`] over the new links (the walk's equivalence tests hold it).
+    /// Brings a coverage of the walk (no names) up to date after links to key stakeholders
+    /// changed (`changes`: member, stakeholder, and whether the link was made or dropped, each
+    /// a real change, in order; `links`: the links after all of them): those stakeholders'
+    /// `covered_by`, every member's sole links and successor readiness, and the ratio. Who is
+    /// key, and the bow-tie flag, are not links' to change here (a frame checks the flag
+    /// before it reuses a coverage). Equal to [`coverage_from_links`] over the new links (the
+    /// walk's equivalence tests hold it).
     ///
     /// The members' picture depends on the links only through the key stakeholders covered
     /// once (whose sole link each member holds, and whether a successor is linked to them):
     /// when none of the changed ones is covered once before or after, it stands.
-    pub fn relink(&mut self, state: &AccountState, links: &Links, changed: &[&str]) {
+    pub fn relink(&mut self, state: &AccountState, links: &Links, changes: &[(&str, &str, bool)]) {
         let mut sole_changed = false;
-        for k in self
-            .key_stakeholders
-            .iter_mut()
-            .filter(|k| changed.contains(&k.stakeholder_id.as_str()))
-        {
+        for &(m, s, made) in changes {
+            let Ok(i) = self
+                .key_stakeholders
+                .binary_search_by(|k| k.stakeholder_id.as_str().cmp(s))
+            else {
+                continue;
+            };
+            let k = &mut self.key_stakeholders[i];
             sole_changed |= k.coverage == 1;
-            k.covered_by = links
-                .iter()
-                .filter(|(_, ss)| ss.contains(&k.stakeholder_id))
-                .map(|(m, _)| m.clone())
-                .collect();
+            // `covered_by` is in member order, as the links are.
+            match (k.covered_by.binary_search_by(|x| x.as_str().cmp(m)), made) {
+                (Ok(at), false) => {
+                    k.covered_by.remove(at);
+                }
+                (Err(at), true) => k.covered_by.insert(at, m.to_string()),
+                // Not a change of these figures after all: take them from the links.
+                _ => {
+                    k.covered_by = links
+                        .iter()
+                        .filter(|(_, ss)| ss.contains(s))
+                        .map(|(m, _)| m.clone())
+                        .collect();
+                }
+            }
             k.coverage = k.covered_by.len();
             k.risk = risk(k.coverage);
             sole_changed |= k.coverage == 1;
