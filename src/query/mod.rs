@@ -25,7 +25,7 @@ use chrono::{DateTime, Utc};
 pub const CHECKPOINT_EVERY: usize = 512;
 
 /// At most this many events are held in memory while checkpoints are built from the log.
-pub const BUILD_CHUNK_EVENTS: u64 = 50_000;
+pub const BUILD_CHUNK_EVENTS: u64 = 100_000;
 
 /// Questions about the accounts of one store, under one policy.
 pub struct Query<'a> {
