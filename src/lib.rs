@@ -29,6 +29,7 @@
 //! renders the typed answers; nothing else imports it.
 
 pub mod alert;
+pub mod allocator;
 pub mod bus;
 pub mod cli;
 pub mod command;
