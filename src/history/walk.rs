@@ -302,6 +302,19 @@ impl<'e> Walker<'e> {
         }
     }
 
+    /// After a person was introduced: a new person has no links yet (interactions that name
+    /// them were folded without them, and are repaired after), so the link counts stand and
+    /// the coverage gains the person in place; the evidence is formed again.
+    fn person_added(&mut self) {
+        let Shared {
+            links, coverage, ..
+        } = &mut self.shared;
+        if let (Some(links), Some(coverage)) = (links.as_ref(), coverage.as_mut()) {
+            Rc::make_mut(coverage).person_added(&self.position.state, links, &self.policy);
+        }
+        self.invalidate(Touched::Evidence);
+    }
+
     /// Forgets what an event or a window move may have changed.
     fn invalidate(&mut self, touched: Touched) {
         if touched >= Touched::Links {
@@ -622,7 +635,11 @@ impl<'e> Walker<'e> {
         }
         pairs.extend(self.pairs_of(&e.data));
         self.patch_links(&pairs);
-        self.invalidate(touches(&e.data));
+        if introduces_person(&e.data) {
+            self.person_added();
+        } else {
+            self.invalidate(touches(&e.data));
+        }
         self.repair_interactions(i);
         if in_order {
             return;
@@ -715,7 +732,8 @@ fn touches(data: &EventData) -> Touched {
         | E::AccountClosed(_)
         | E::AccountReopened(_)
         | E::EventRetracted(_) => Touched::Nothing,
-        // Who is active, who is key, names, successors, functions, levels and roles.
+        // Who is active, who is key, names, successors, functions, levels and roles. (A person
+        // introduced in place is taken in by `Walker::person_added` instead.)
         E::StakeholderAdded(_)
         | E::StakeholderDeparted(_)
         | E::TeamMemberAssigned(_)

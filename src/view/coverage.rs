@@ -215,6 +215,46 @@ impl Coverage {
     }
 }
 
+impl Coverage {
+    /// Brings a coverage of the walk (no names) up to date after a person was introduced
+    /// (`stakeholder_added`, `team_member_assigned`; a no-op when the id was known): a new
+    /// person has no links yet, so only the lists change — a key stakeholder joins uncovered,
+    /// a member joins the members' picture with nothing to hand over. Equal to
+    /// [`coverage_from_links`] over the same links (the walk's equivalence tests hold it).
+    pub fn person_added(&mut self, state: &AccountState, links: &Links, policy: &Policy) {
+        let key: Vec<&str> = state
+            .stakeholders
+            .iter()
+            .filter(|(_, s)| is_key(s, policy))
+            .map(|(id, _)| id.as_str())
+            .collect();
+        if key.len() != self.key_stakeholders.len() {
+            for id in key {
+                if let Err(at) = self
+                    .key_stakeholders
+                    .binary_search_by(|k| k.stakeholder_id.as_str().cmp(id))
+                {
+                    self.key_stakeholders.insert(
+                        at,
+                        KeyStakeholder {
+                            stakeholder_id: id.to_string(),
+                            name: None,
+                            erased: false,
+                            covered_by: Vec::new(),
+                            coverage: 0,
+                            risk: risk(0),
+                        },
+                    );
+                }
+            }
+            self.coverage_ratio = coverage_ratio(&self.key_stakeholders);
+        }
+        if state.members.values().filter(|m| m.active).count() != self.members.len() {
+            self.members = members(state, links, &self.key_stakeholders, false);
+        }
+    }
+}
+
 fn risk(coverage: usize) -> &'static str {
     match coverage {
         0 => "uncovered",
