@@ -315,6 +315,16 @@ impl<'e> Walker<'e> {
         self.invalidate(Touched::Evidence);
     }
 
+    /// What the link counts (function, level) and the coverage (whether key) read of a
+    /// stakeholder.
+    fn stakeholder_reading(&self, id: &str) -> (Option<(String, String)>, bool) {
+        let s = self.position.state.stakeholders.get(id);
+        (
+            s.map(|s| (s.function.clone(), s.level.clone())),
+            s.is_some_and(|s| crate::view::coverage::is_key(s, &self.policy)),
+        )
+    }
+
     /// Forgets what an event or a window move may have changed.
     fn invalidate(&mut self, touched: Touched) {
         if touched >= Touched::Links {
@@ -627,6 +637,12 @@ impl<'e> Walker<'e> {
             p.state.assessments.len(),
             p.state.classifications.len(),
         );
+        // What the link counts and the coverage read of a stakeholder an update may change.
+        let updated = match &e.data {
+            EventData::StakeholderUpdated(d) => Some(self.stakeholder_reading(&d.stakeholder_id)),
+            _ => None,
+        };
+        let p = &mut self.position;
         let _ = p.state.apply(EventRef::from(e), false);
         let mut pairs = Vec::new();
         if p.state.interactions.len() > lens.0 {
@@ -637,6 +653,16 @@ impl<'e> Walker<'e> {
         self.patch_links(&pairs);
         if introduces_person(&e.data) {
             self.person_added();
+        } else if let (EventData::StakeholderUpdated(d), Some(before)) = (&e.data, updated) {
+            // A title, attitude or influence that leaves who is key alone changes neither.
+            let after = self.stakeholder_reading(&d.stakeholder_id);
+            if after.0 != before.0 {
+                self.shared.counts = None;
+            }
+            if after.1 != before.1 {
+                self.shared.coverage = None;
+            }
+            self.invalidate(Touched::Evidence);
         } else {
             self.invalidate(touches(&e.data));
         }
