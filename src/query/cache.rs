@@ -196,13 +196,14 @@ impl Cache {
         let mut end = prefix(account);
         *end.last_mut().expect("non-empty") = 1;
         let mut batch = sled::Batch::default();
-        let mut files = Vec::new();
+        let (mut removed, mut files) = (0, Vec::new());
         for r in self.index.range(start..end) {
             let (k, v) = r.map_err(storage)?;
             files.extend(file_id(&v));
             batch.remove(k);
+            removed += 1;
         }
-        if files.is_empty() {
+        if removed == 0 {
             return Ok(());
         }
         self.index.apply_batch(batch).map_err(storage)?;

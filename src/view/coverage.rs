@@ -213,9 +213,7 @@ impl Coverage {
         }
         self.coverage_ratio = coverage_ratio(&self.key_stakeholders);
     }
-}
 
-impl Coverage {
     /// Brings a coverage of the walk (no names) up to date after a person was introduced
     /// (`stakeholder_added`, `team_member_assigned`; a no-op when the id was known): a new
     /// person has no links yet, so only the lists change — a key stakeholder joins uncovered,
