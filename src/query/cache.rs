@@ -5,20 +5,24 @@
 //! and policy they were built from. A change of policy or a damaged record means a rebuild,
 //! never a wrong answer.
 //!
-//! The checkpoints' bodies (a few hundred KiB each) are files in `<data>/checkpoints/`, each
-//! under a name never used twice (an id from sled); sled holds only which file is which: the
-//! tree `checkpoint_index` (account, instant → file id) and `checkpoint_heads` (account →
-//! meta record and the final checkpoint's file id). sled keeps what it writes in memory
-//! until reads evict it and rewrites its blobs when it compacts, so large values there cost
-//! the rebuild a third of its memory and a tenth of its time; files cost one write each.
+//! The checkpoints' bodies (a few hundred KiB each) are files in `<data>/checkpoints/`: each
+//! save (one walk of one account) writes one file, under a name never used twice (an id from
+//! sled), holding the walk's checkpoints back to back. sled holds only where each one lies:
+//! the tree `checkpoint_slots` (account, instant → file, offset, length) and
+//! `checkpoint_finals` (account → meta record and the final checkpoint's slot). sled keeps
+//! what it writes in memory until reads evict it and rewrites its blobs when it compacts, so
+//! large values there cost the rebuild a third of its memory and a tenth of its time; one
+//! file per checkpoint cost a rebuild 3,000 file creations, each a search of the file
+//! system's free inodes; one file per save costs a third of that.
 //!
 //! Crashes: sled persists its batches in order, so the index never names a checkpoint that a
 //! later batch dropped; a file it names is written before the batch that names it, but it is
 //! not synced (the cache is rebuilt at need), so after a power cut it may be missing or
-//! torn. Such a file does not decode and counts as absent. As names are never reused, a file
-//! that decodes is the one the index meant (the directory is swept whenever the trees are
-//! empty, so a new sled's ids never meet an older file). Files that no index names (ones a
-//! crash orphaned between the index and the removal) are removed when the cache is cleared.
+//! torn. A slot that cannot be read whole or does not decode counts as absent. As names are
+//! never reused, a slot that decodes is the one the index meant (the directory is swept
+//! whenever the trees are empty, so a new sled's ids never meet an older file). A file is
+//! removed once no slot of its account names it; files that no slot names (ones a crash
+//! orphaned between the index and the removal) are removed when the cache is cleared.
 
 use crate::error::{Error, Result};
 use crate::history::Checkpoint;
@@ -45,12 +49,41 @@ pub struct Meta {
     pub max_recorded: DateTime<Utc>,
 }
 
-/// An account's record in `checkpoint_heads`.
+/// Where a checkpoint's body lies: a file, and a range of its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Slot {
+    file: u64,
+    offset: u64,
+    len: u64,
+}
+
+impl Slot {
+    /// The slot an index value holds (`None` for a value of another format).
+    fn decode(value: &[u8]) -> Option<Slot> {
+        let n = |i: usize| Some(u64::from_be_bytes(value.get(i..i + 8)?.try_into().ok()?));
+        (value.len() == 24).then_some(())?;
+        Some(Slot {
+            file: n(0)?,
+            offset: n(8)?,
+            len: n(16)?,
+        })
+    }
+
+    fn encode(&self) -> [u8; 24] {
+        let mut v = [0; 24];
+        v[..8].copy_from_slice(&self.file.to_be_bytes());
+        v[8..16].copy_from_slice(&self.offset.to_be_bytes());
+        v[16..].copy_from_slice(&self.len.to_be_bytes());
+        v
+    }
+}
+
+/// An account's record in `checkpoint_finals`.
 #[derive(Serialize, Deserialize)]
 struct Head {
     meta: Meta,
-    /// The file of the final checkpoint.
-    last: u64,
+    /// Where the final checkpoint lies.
+    last: Slot,
 }
 
 /// The checkpoints of a store.
@@ -79,13 +112,16 @@ fn prefix(account: &str) -> Vec<u8> {
     k
 }
 
-/// The file id an index value holds (`None` for a value of another format).
-fn file_id(value: &[u8]) -> Option<u64> {
-    Some(u64::from_be_bytes(value.try_into().ok()?))
+/// The keys just past an account's regular checkpoints.
+fn prefix_end(account: &str) -> Vec<u8> {
+    let mut end = prefix(account);
+    *end.last_mut().expect("non-empty") = 1;
+    end
 }
 
-fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>> {
-    serde_json::to_vec(v).map_err(|e| Error::Storage(format!("cannot encode a checkpoint: {e}")))
+fn encode_into<T: Serialize>(out: &mut Vec<u8>, v: &T) -> Result<()> {
+    serde_json::to_writer(out, v)
+        .map_err(|e| Error::Storage(format!("cannot encode a checkpoint: {e}")))
 }
 
 impl Cache {
@@ -94,8 +130,8 @@ impl Cache {
         let dir = store.dir().join(DIR);
         std::fs::create_dir_all(&dir)
             .map_err(|e| Error::Io(format!("cannot create {}: {e}", dir.display())))?;
-        // Trees of the format before the files (bodies inside sled): dropped, they are
-        // rebuilt from the log.
+        // Trees of older formats (bodies inside sled, one file per checkpoint): dropped, they
+        // are rebuilt from the log.
         for old in crate::store::tail::CHECKPOINT_TREES[2..].iter() {
             if db.tree_names().iter().any(|n| n.as_ref() == old.as_bytes()) {
                 db.drop_tree(old).map_err(storage)?;
@@ -115,36 +151,86 @@ impl Cache {
         Ok(cache)
     }
 
-    fn path(&self, id: u64) -> PathBuf {
-        self.dir.join(format!("{id:016x}.ck"))
+    fn path(&self, file: u64) -> PathBuf {
+        self.dir.join(format!("{file:016x}.ck"))
     }
 
-    /// The checkpoint in file `id`, `None` if it is missing or does not decode (a crash, or
-    /// an older format: it is rebuilt).
-    fn read(&self, id: u64) -> Result<Option<Checkpoint>> {
-        let path = self.path(id);
-        match std::fs::read(&path) {
-            Ok(bytes) => Ok(serde_json::from_slice(&bytes).ok()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::Io(format!("cannot read {}: {e}", path.display()))),
+    /// The checkpoint in a slot, `None` if its file is missing, shorter than the slot, or the
+    /// bytes do not decode (a crash, or an older format: it is rebuilt).
+    fn read(&self, slot: Slot) -> Result<Option<Checkpoint>> {
+        use std::os::unix::fs::FileExt;
+        let path = self.path(slot.file);
+        let io = |e: std::io::Error| Error::Io(format!("cannot read {}: {e}", path.display()));
+        let file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(e)),
+        };
+        let size = file.metadata().map_err(io)?.len();
+        if slot
+            .offset
+            .checked_add(slot.len)
+            .is_none_or(|end| end > size)
+        {
+            return Ok(None);
         }
+        let mut bytes = vec![0; slot.len as usize];
+        file.read_exact_at(&mut bytes, slot.offset).map_err(io)?;
+        Ok(serde_json::from_slice(&bytes).ok())
     }
 
-    /// Writes a checkpoint to a new file; returns its id.
-    fn write(&self, c: &Checkpoint) -> Result<u64> {
-        let id = self.db.generate_id().map_err(storage)?;
-        let path = self.path(id);
-        std::fs::write(&path, encode(c)?).map_err(|e| {
+    /// Writes checkpoints back to back to a new file; returns each one's slot.
+    fn write<'c>(
+        &self,
+        checkpoints: impl IntoIterator<Item = &'c Checkpoint>,
+    ) -> Result<Vec<Slot>> {
+        let file = self.db.generate_id().map_err(storage)?;
+        let mut body = Vec::new();
+        let mut slots = Vec::new();
+        for c in checkpoints {
+            let offset = body.len() as u64;
+            encode_into(&mut body, c)?;
+            slots.push(Slot {
+                file,
+                offset,
+                len: body.len() as u64 - offset,
+            });
+        }
+        let path = self.path(file);
+        std::fs::write(&path, body).map_err(|e| {
             Error::Storage(format!("cannot write checkpoint {}: {e}", path.display()))
         })?;
-        Ok(id)
+        Ok(slots)
     }
 
-    fn remove(&self, ids: impl IntoIterator<Item = u64>) {
-        // A file left behind only takes space until the cache is cleared.
-        for id in ids {
-            let _ = std::fs::remove_file(self.path(id));
+    /// The files that an account's slots name.
+    fn files_of(&self, account: &str) -> Result<std::collections::BTreeSet<u64>> {
+        let mut files = std::collections::BTreeSet::new();
+        for r in self.index.range(prefix(account)..prefix_end(account)) {
+            let (_, v) = r.map_err(storage)?;
+            files.extend(Slot::decode(&v).map(|s| s.file));
         }
+        files.extend(self.head(account)?.map(|h| h.last.file));
+        Ok(files)
+    }
+
+    /// Removes those of `files` that the account's slots no longer name (a file left behind
+    /// only takes space until the cache is cleared).
+    fn remove_unnamed(
+        &self,
+        account: &str,
+        mut files: std::collections::BTreeSet<u64>,
+    ) -> Result<()> {
+        if files.is_empty() {
+            return Ok(());
+        }
+        for named in self.files_of(account)? {
+            files.remove(&named);
+        }
+        for file in files {
+            let _ = std::fs::remove_file(self.path(file));
+        }
+        Ok(())
     }
 
     fn head(&self, account: &str) -> Result<Option<Head>> {
@@ -177,8 +263,10 @@ impl Cache {
         let range = prefix(account)..=key(account, t);
         for r in self.index.range(range).rev() {
             let (_, v) = r.map_err(storage)?;
-            let Some(id) = file_id(&v) else { continue };
-            if let Some(c) = self.read(id)? {
+            let Some(slot) = Slot::decode(&v) else {
+                continue;
+            };
+            if let Some(c) = self.read(slot)? {
                 if serves(&c) {
                     return Ok(Some(c));
                 }
@@ -193,13 +281,11 @@ impl Cache {
             Some(t) => key(account, t),
             None => prefix(account),
         };
-        let mut end = prefix(account);
-        *end.last_mut().expect("non-empty") = 1;
         let mut batch = sled::Batch::default();
-        let (mut removed, mut files) = (0, Vec::new());
-        for r in self.index.range(start..end) {
+        let (mut removed, mut files) = (0, std::collections::BTreeSet::new());
+        for r in self.index.range(start..prefix_end(account)) {
             let (k, v) = r.map_err(storage)?;
-            files.extend(file_id(&v));
+            files.extend(Slot::decode(&v).map(|s| s.file));
             batch.remove(k);
             removed += 1;
         }
@@ -207,11 +293,11 @@ impl Cache {
             return Ok(());
         }
         self.index.apply_batch(batch).map_err(storage)?;
-        self.remove(files);
-        Ok(())
+        self.remove_unnamed(account, files)
     }
 
-    /// Saves new regular checkpoints, the final one and the meta record.
+    /// Saves new regular checkpoints, the final one and the meta record (the checkpoints in
+    /// one new file).
     pub fn save(
         &self,
         account: &str,
@@ -219,22 +305,32 @@ impl Cache {
         last: &Checkpoint,
         meta: &Meta,
     ) -> Result<()> {
-        let mut batch = sled::Batch::default();
-        for c in taken {
-            if let Some(t) = c.instant() {
-                batch.insert(key(account, t), &self.write(c)?.to_be_bytes());
-            }
-        }
+        let taken: Vec<(DateTime<Utc>, &Checkpoint)> = taken
+            .iter()
+            .filter_map(|c| Some((c.instant()?, c)))
+            .collect();
+        let mut slots = self.write(taken.iter().map(|(_, c)| *c).chain([last]))?;
         let head = Head {
             meta: meta.clone(),
-            last: self.write(last)?,
+            last: slots.pop().expect("the final checkpoint's slot"),
         };
-        let before = self.head(account)?.map(|h| h.last);
+        let mut batch = sled::Batch::default();
+        let mut replaced = std::collections::BTreeSet::new();
+        for ((t, _), slot) in taken.iter().zip(&slots) {
+            let k = key(account, *t);
+            if let Some(v) = self.index.get(&k).map_err(storage)? {
+                replaced.extend(Slot::decode(&v).map(|s| s.file));
+            }
+            batch.insert(k, &slot.encode());
+        }
+        replaced.extend(self.head(account)?.map(|h| h.last.file));
         self.index.apply_batch(batch).map_err(storage)?;
+        let mut encoded = Vec::new();
+        encode_into(&mut encoded, &head)?;
         self.heads
-            .insert(account.as_bytes(), encode(&head)?)
+            .insert(account.as_bytes(), encoded)
             .map_err(storage)?;
-        self.remove(before);
+        self.remove_unnamed(account, replaced)?;
         crate::store::release_deferred();
         Ok(())
     }

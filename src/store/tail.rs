@@ -27,10 +27,12 @@ use std::collections::HashMap;
 
 /// The sled trees of the query layer's checkpoints: a cache over the log, dropped when the
 /// log is cut.
-pub const CHECKPOINT_TREES: [&str; 5] = [
+pub const CHECKPOINT_TREES: [&str; 7] = [
+    "checkpoint_slots",
+    "checkpoint_finals",
+    // Trees of older formats (one file per checkpoint; bodies inside sled), dropped on open.
     "checkpoint_index",
     "checkpoint_heads",
-    // Trees of an older format (checkpoint bodies inside sled), dropped on open.
     "checkpoints",
     "checkpoint_final",
     "checkpoint_meta",
