@@ -619,11 +619,13 @@ fn envelopes_read_by_position_are_those_the_log_holds() {
             .map(|()| out)
     };
     // One account's positions (scattered over many pages), a run from the middle of one page
-    // to the middle of another, one position, none.
+    // to the middle of another, positions on pages with pages between them that hold none
+    // (pages read together only when they lie next to each other), one position, none.
     let account: Vec<u64> = store.account_positions("acct-00002").unwrap();
     assert!(account.len() > 20);
     let run: Vec<u64> = (37..=301).collect();
-    for positions in [account, run, vec![400], vec![]] {
+    let gaps = vec![1, 2, 33, 150, 151, 360, 399, 400];
+    for positions in [account, run, gaps, vec![400], vec![]] {
         let expected: Vec<(u64, Vec<u8>)> = positions
             .iter()
             .map(|p| logged[*p as usize - 1].clone())

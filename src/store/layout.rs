@@ -291,35 +291,81 @@ where
     let Some(&lowest) = positions.first() else {
         return Ok(());
     };
-    let start = index
-        .pages
+    let pages = &index.pages;
+    let holds = |ip: &IndexedPage, p: Option<&u64>| p.is_some_and(|p| *p < ip.first + ip.count);
+    let mut k = pages
         .partition_point(|p| p.first <= lowest)
         .saturating_sub(1);
     let mut next = 0; // the first of `positions` not yet given
-    for ip in &index.pages[start..] {
+    let mut run = Vec::new(); // the bytes of a run of pages, reused
+    while let Some(ip) = pages.get(k) {
         let Some(&wanted) = positions.get(next) else {
             break;
         };
         if wanted >= ip.first + ip.count {
+            k += 1;
             continue; // no wanted position on this page: not read
         }
-        let page = match &ip.pointer {
-            Some(p) => Page::new(ip.first, PageBytes::File(log.segment.read(ip.first, p)?))?,
-            None => page_for(log, ip.first)?
-                .ok_or_else(|| Error::Corrupt(format!("position {} is missing", ip.first)))?,
+        let Some(p0) = &ip.pointer else {
+            let page = page_for(log, ip.first)?
+                .ok_or_else(|| Error::Corrupt(format!("position {} is missing", ip.first)))?;
+            while holds(ip, positions.get(next)) {
+                let p = positions[next];
+                f(p, page.get(p).ok_or_else(|| missing(p))?)?;
+                next += 1;
+            }
+            k += 1;
+            continue;
         };
-        while let Some(&p) = positions.get(next).filter(|p| **p < ip.first + ip.count) {
-            let bytes = page
-                .get(p)
-                .ok_or_else(|| Error::Corrupt(format!("position {p} is missing")))?;
-            f(p, bytes)?;
-            next += 1;
+        // The pages after it that lie next to it in the file and hold a wanted position too:
+        // read with it, in one call (a system call costs microseconds here).
+        let (mut end, mut len, mut look) = (k + 1, p0.len as u64, next);
+        while let Some(q) = pages.get(end) {
+            while holds(&pages[end - 1], positions.get(look)) {
+                look += 1;
+            }
+            let Some(qp) = &q.pointer else { break };
+            if qp.offset != p0.offset + len || len + qp.len as u64 > RUN_BYTES {
+                break;
+            }
+            if !positions
+                .get(look)
+                .is_some_and(|p| *p >= q.first && holds(q, Some(p)))
+            {
+                break;
+            }
+            len += qp.len as u64;
+            end += 1;
         }
+        run.resize(len as usize, 0);
+        log.segment.read_into(ip.first, p0.offset, &mut run)?;
+        for ip in &pages[k..end] {
+            let p = ip.pointer.as_ref().expect("a run holds file pages");
+            let at = (p.offset - p0.offset) as usize;
+            let events = decode_page(ip.first, &run[at..at + p.len as usize])?;
+            while holds(ip, positions.get(next)) {
+                let p = positions[next];
+                let bytes = (p >= ip.first)
+                    .then(|| events.get((p - ip.first) as usize))
+                    .flatten()
+                    .ok_or_else(|| missing(p))?;
+                f(p, bytes)?;
+                next += 1;
+            }
+        }
+        k = end;
     }
     match positions.get(next) {
-        Some(p) => Err(Error::Corrupt(format!("position {p} is missing"))),
+        Some(&p) => Err(missing(p)),
         None => Ok(()),
     }
+}
+
+/// At most this many bytes of pages are read at once by [`scan_positions`].
+const RUN_BYTES: u64 = 1 << 20;
+
+fn missing(p: u64) -> Error {
+    Error::Corrupt(format!("position {p} is missing"))
 }
 
 /// The positions of an account's events, in version order.

@@ -129,19 +129,25 @@ impl Segment {
     /// The page a pointer names; `first` is its first position (for the message).
     pub(crate) fn read(&self, first: u64, p: &Pointer) -> Result<Vec<u8>> {
         let mut buf = vec![0u8; p.len as usize];
-        self.file.read_exact_at(&mut buf, p.offset).map_err(|e| {
+        self.read_into(first, p.offset, &mut buf)?;
+        Ok(buf)
+    }
+
+    /// Fills `buf` from `offset`: the bytes of the page of position `first` and, when `buf`
+    /// is longer, of the pages after it in the file.
+    pub(crate) fn read_into(&self, first: u64, offset: u64, buf: &mut [u8]) -> Result<()> {
+        self.file.read_exact_at(buf, offset).map_err(|e| {
             if e.kind() == std::io::ErrorKind::UnexpectedEof {
                 Error::Corrupt(format!(
                     "the page of position {first} lies past the end of {} (bytes {}–{})",
                     self.path.display(),
-                    p.offset,
-                    p.end()
+                    offset,
+                    offset + buf.len() as u64
                 ))
             } else {
                 self.io("read", e)
             }
-        })?;
-        Ok(buf)
+        })
     }
 
     /// Writes bytes at an offset (the writer's end of the log).
