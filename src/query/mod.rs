@@ -387,11 +387,12 @@ impl<'a> Query<'a> {
     /// Recomputes every account's checkpoints from the log, accounts in parallel; returns how
     /// many accounts.
     pub fn rebuild_all(&self) -> Result<usize> {
-        self.cache.clear()?;
+        let old = self.cache.forget_all()?;
         let heads = self.store.heads()?;
         let n = heads.len();
         self.build_from_log(heads)?;
         self.store.flush()?;
+        self.cache.remove(old)?;
         Ok(n)
     }
 
