@@ -188,6 +188,26 @@ proptest! {
         }
     }
 
+    /// The alerts a walk leaves open at T are the conditions that hold at T, each with the
+    /// detail it has at T, evaluated on the state alone (not carried from instant to
+    /// instant): the reference walk shares the alert tracker, so this checks the tracker.
+    #[test]
+    fn the_open_alerts_are_the_conditions_at_the_instant(seed in any::<u64>(), n in 5usize..90, until in 0.0f64..1.3) {
+        let policy = Policy::default();
+        let events = seal(&stream(seed, n));
+        let until = instant_in(&events, until);
+        let selected = select(&events, &Selection::as_of(until));
+        let w = engine(&selected, until, &policy);
+        let expected = kamlog::alert::conditions(&w.state, until, w.alerts.once_cooperative, &policy);
+        let open: std::collections::BTreeMap<_, _> = w
+            .alerts
+            .open
+            .iter()
+            .map(|(k, a)| (k.clone(), a.detail.clone()))
+            .collect();
+        prop_assert_eq!(open, expected);
+    }
+
     /// A walk stopped at a checkpoint and resumed equals one walk.
     #[test]
     fn a_resumed_walk_equals_one_walk(seed in any::<u64>(), n in 5usize..90, every in 1usize..12, until in 0.0f64..1.3) {

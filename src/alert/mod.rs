@@ -2,15 +2,15 @@
 //! when a condition becomes true and resolved when it becomes false.
 //!
 //! [`conditions`] evaluates every kind at one instant; the alert history of the walk through
-//! business time (`crate::history::alerts`) turns them into raised and resolved transitions.
+//! business time (`crate::history::alerts`) compares them, borrowed ([`held`]), with the open
+//! alerts at every instant and turns the differences into raised and resolved transitions.
 
+pub mod held;
 pub mod severity;
 use crate::model::AccountState;
-use crate::view::contracts::status as contract_status;
-use crate::view::stage::{divergence, infer, Stage};
-use crate::view::value::status;
-use crate::view::{days, time_str, within, Frame, Policy};
+use crate::view::{time_str, Frame, Policy};
 use chrono::{DateTime, Utc};
+pub use held::{held_at, DetailRef, Held};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 pub use severity::{severity, Severity};
@@ -189,147 +189,10 @@ pub fn conditions(
 
 /// Every alert condition true at a frame (sharing its links and coverage).
 pub fn conditions_at(frame: &Frame, once_cooperative: bool, policy: &Policy) -> Conditions {
-    let (state, t) = (frame.state, frame.instant);
-    let mut out = Conditions::new();
-    let cov = frame.coverage(policy);
-    let keys: Vec<&str> = cov
-        .key_stakeholders
-        .iter()
-        .map(|k| k.stakeholder_id.as_str())
-        .collect();
-    let last_seen = frame.last_seen_each(&keys);
-    for (k, last) in cov.key_stakeholders.iter().zip(last_seen) {
-        // Names as the state holds them (a commitment until revealed at output, SPEC 10).
-        let stakeholder = &state.stakeholders[&k.stakeholder_id];
-        match k.coverage {
-            0 => {
-                out.insert(
-                    (Kind::UncoveredStakeholder, k.stakeholder_id.clone()),
-                    Detail::Coverage {
-                        name: stakeholder.name.clone(),
-                        covered_by: None,
-                    },
-                );
-            }
-            1 => {
-                out.insert(
-                    (Kind::SinglePointOfContact, k.stakeholder_id.clone()),
-                    Detail::Coverage {
-                        name: stakeholder.name.clone(),
-                        covered_by: Some(k.covered_by[0].clone()),
-                    },
-                );
-            }
-            _ => {}
-        }
-        let quiet = last.is_none_or(|l| !within(l, t, policy.engagement_lapse_days));
-        if quiet && t - stakeholder.added_at >= days(policy.engagement_lapse_days) {
-            out.insert(
-                (Kind::EngagementLapse, k.stakeholder_id.clone()),
-                Detail::EngagementLapse {
-                    name: stakeholder.name.clone(),
-                    last_interaction: last,
-                },
-            );
-        }
-    }
-    for m in &cov.members {
-        if !m.sole_links.is_empty() && !m.successor_ready {
-            out.insert(
-                (Kind::SuccessionGap, m.member_id.clone()),
-                Detail::SuccessionGap {
-                    name: state.members[&m.member_id].name.clone(),
-                    sole_links: m.sole_links.clone(),
-                    successor: m.successor.clone(),
-                },
-            );
-        }
-    }
-    const CRITICAL: [&str; 3] = ["champion", "decision_maker", "economic_buyer"];
-    let holds =
-        |s: &crate::model::Stakeholder| CRITICAL.map(|r| s.dmu_roles.iter().any(|x| x == r));
-    // The critical roles some active stakeholder holds, and the departed who held any.
-    let mut held = [false; 3];
-    let mut departed = Vec::new();
-    for (id, s) in &state.stakeholders {
-        let roles = holds(s);
-        if s.active {
-            for (h, r) in held.iter_mut().zip(roles) {
-                *h |= r;
-            }
-        } else if roles.contains(&true) {
-            departed.push((id, s, roles));
-        }
-    }
-    for (id, s, roles) in departed {
-        let unfilled: Vec<String> = CRITICAL
-            .iter()
-            .zip(roles.iter().zip(held))
-            .filter(|(_, (had, held))| **had && !*held)
-            .map(|(r, _)| r.to_string())
-            .collect();
-        if !unfilled.is_empty() {
-            out.insert(
-                (Kind::ChampionDeparted, id.clone()),
-                Detail::ChampionDeparted {
-                    name: s.name.clone(),
-                    unfilled_roles: unfilled,
-                },
-            );
-        }
-    }
-    if cov.bow_tie {
-        out.insert((Kind::BowTie, state.account_id.clone()), Detail::BowTie);
-    }
-    for (id, p) in &state.promises {
-        if status(p, t) == "overdue" {
-            out.insert(
-                (Kind::ValueOverdue, id.clone()),
-                Detail::ValueOverdue {
-                    promised: p.promised,
-                    delivered: p.delivered,
-                    due_date: p.due_date,
-                },
-            );
-        }
-    }
-    let up: Vec<(&String, &crate::model::Contract, &str)> = state
-        .contracts
-        .iter()
-        .map(|(id, c)| (id, c, contract_status(c, t, policy)))
-        .filter(|(_, _, st)| matches!(*st, "renewing" | "lapsed"))
-        .collect();
-    if !up.is_empty() {
-        let map_status = frame.map_status(policy);
-        if map_status != "green" {
-            for (id, c, st) in up {
-                out.insert(
-                    (Kind::RenewalAtRisk, id.clone()),
-                    Detail::RenewalAtRisk {
-                        title: c.title.clone(),
-                        status: st.to_string(),
-                        renewal_date: c.renewal_date,
-                        annual_value: c.annual_value,
-                        currency: c.currency.clone(),
-                        map_status: map_status.to_string(),
-                    },
-                );
-            }
-        }
-    }
-    let e = frame.evidence(once_cooperative, policy);
-    let inferred = infer(&e, t, policy);
-    let declared = state.assessments.last().map(|a| a.stage.as_str());
-    if divergence(declared.and_then(Stage::parse), inferred) {
-        out.insert(
-            (Kind::StageDivergence, state.account_id.clone()),
-            Detail::StageDivergence {
-                declared: declared.unwrap_or_default().to_string(),
-                inferred: inferred.to_string(),
-            },
-        );
-    }
-    out
+    held_at(frame, once_cooperative, policy)
+        .into_iter()
+        .map(|h| ((h.kind, h.subject.to_string()), h.detail.to_detail()))
+        .collect()
 }
 
 /// A raised or resolved transition (SPEC 8 `alerts --history`, SPEC 6's alert message).

@@ -3,7 +3,7 @@
 
 use super::stage::update_once_cooperative;
 use super::step::{Cause, Observer, Step};
-use crate::alert::{conditions_at, severity, Alert, Detail, Kind, Transition};
+use crate::alert::{held_at, severity, Alert, Detail, Kind, Transition};
 use crate::model::AccountState;
 use crate::view::Policy;
 use chrono::{DateTime, Utc};
@@ -106,32 +106,40 @@ impl AlertTracker {
 impl Observer for AlertTracker {
     fn observe(&mut self, step: &Step, policy: &Policy) {
         update_once_cooperative(&mut self.once_cooperative, step, policy);
-        let now = conditions_at(&step.frame, self.once_cooperative, policy);
-        let closed: Vec<(Kind, String)> = self
-            .open
-            .keys()
-            .filter(|k| !now.contains_key(*k))
-            .cloned()
-            .collect();
+        // Both sorted by (kind, subject): one pass pairs what holds now with what is open.
+        let now = held_at(&step.frame, self.once_cooperative, policy);
+        let mut now = now.into_iter().peekable();
+        let (mut closed, mut raised) = (Vec::new(), Vec::new());
+        for ((kind, subject), open) in self.open.iter_mut() {
+            let key = (*kind, subject.as_str());
+            while let Some(h) = now.next_if(|h| (h.kind, h.subject) < key) {
+                raised.push(h);
+            }
+            match now.next_if(|h| (h.kind, h.subject) == key) {
+                Some(h) => {
+                    if !h.detail.same_as(&open.detail) {
+                        open.detail = h.detail.to_detail();
+                    }
+                }
+                None => closed.push((*kind, subject.clone())),
+            }
+        }
+        raised.extend(now);
         for k in closed {
             let a = self.open.remove(&k).expect("listed");
             self.transition(k.0, &k.1, "resolved", step, &a.detail, policy);
         }
-        for (k, detail) in now {
-            match self.open.get_mut(&k) {
-                Some(a) => a.detail = detail,
-                None => {
-                    self.transition(k.0, &k.1, "raised", step, &detail, policy);
-                    self.open.insert(
-                        k,
-                        OpenAlert {
-                            cause: step.cause,
-                            instant: step.frame.instant,
-                            detail,
-                        },
-                    );
-                }
-            }
+        for h in raised {
+            let detail = h.detail.to_detail();
+            self.transition(h.kind, h.subject, "raised", step, &detail, policy);
+            self.open.insert(
+                (h.kind, h.subject.to_string()),
+                OpenAlert {
+                    cause: step.cause,
+                    instant: step.frame.instant,
+                    detail,
+                },
+            );
         }
     }
 }
