@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpenAlert {
     pub cause: Cause,
+    #[serde(serialize_with = "crate::event::instant::serialize")]
     pub instant: DateTime<Utc>,
     pub detail: Detail,
 }

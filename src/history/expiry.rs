@@ -23,6 +23,7 @@ use std::collections::BTreeSet;
 /// Pending time-driven instants, in order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExpiryQueue {
+    #[serde(serialize_with = "crate::event::instant::serialize_seq")]
     instants: BTreeSet<DateTime<Utc>>,
 }
 

@@ -37,9 +37,11 @@ pub struct Position {
     /// The highest version among the events that entered.
     pub max_version: u64,
     /// The last instant evaluated.
+    #[serde(serialize_with = "crate::event::instant::serialize_opt")]
     pub instant: Option<DateTime<Utc>>,
     /// How many events entered, and the latest `recorded_at` among them.
     pub entered: usize,
+    #[serde(serialize_with = "crate::event::instant::serialize_opt")]
     pub max_recorded: Option<DateTime<Utc>>,
 }
 

@@ -36,7 +36,9 @@ pub struct Stakeholder {
     pub attitude: i64,
     pub active: bool,
     /// `occurred_at` of the `stakeholder_added`.
+    #[serde(serialize_with = "crate::event::instant::serialize")]
     pub added_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::event::instant::serialize_opt")]
     pub departed_at: Option<DateTime<Utc>>,
     /// Position of the event that departed it.
     pub departed_position: Option<u64>,
@@ -56,6 +58,7 @@ pub struct Member {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Interaction {
     pub id: String,
+    #[serde(serialize_with = "crate::event::instant::serialize")]
     pub occurred_at: DateTime<Utc>,
     pub position: u64,
     pub members: Vec<String>,
@@ -116,6 +119,7 @@ pub struct Money {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Assessment {
     pub stage: String,
+    #[serde(serialize_with = "crate::event::instant::serialize")]
     pub occurred_at: DateTime<Utc>,
     pub rationale: Option<String>,
     pub position: u64,

@@ -20,7 +20,7 @@ pub fn opt_dec<S: Serializer>(d: &Option<Decimal>, s: S) -> Result<S::Ok, S::Err
 
 /// An instant.
 pub fn time<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&super::time_str(*t))
+    crate::event::instant::serialize(t, s)
 }
 
 /// An optional instant: a string or null.

@@ -69,7 +69,11 @@ pub fn dec_str(d: Decimal) -> String {
 
 /// An instant as RFC 3339 UTC (seconds, or microseconds when it has a fraction).
 pub fn time_str(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    let mut buf = [0; crate::event::instant::RFC3339_MAX];
+    match crate::event::instant::rfc3339(t, &mut buf) {
+        Some(text) => text.to_string(),
+        None => t.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+    }
 }
 
 /// Days as a duration.
