@@ -41,9 +41,22 @@ fn row_of<'m, V: Default>(map: &'m mut BTreeMap<String, V>, key: &str) -> &'m mu
     map.get_mut(key).expect("present")
 }
 
+/// [`row_of`] for a hash map.
+fn hashed_row_of<'m, V: Default>(map: &'m mut HashMap<String, V>, key: &str) -> &'m mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_string(), V::default());
+    }
+    map.get_mut(key).expect("present")
+}
+
+/// member → stakeholder → a value. Hashed: the walk looks pairs up at every interaction and
+/// never lists them in order (string comparisons in ordered maps were a tenth of a rebuild).
+type ByPair<V> = HashMap<String, HashMap<String, V>>;
+
 /// An interaction inside a window: when it occurred and who took part (as folded).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct InWindow {
+    #[serde(serialize_with = "crate::event::instant::serialize")]
     at: DateTime<Utc>,
     position: u64,
     members: Vec<String>,
@@ -69,18 +82,23 @@ pub struct Contacts {
     bow_tie_days: i64,
     contact: VecDeque<InWindow>,
     /// member → stakeholder → interactions in the contact window in which both took part.
-    pairs: BTreeMap<String, BTreeMap<String, u32>>,
+    pairs: ByPair<u32>,
     /// member → stakeholder → those of them in person.
     #[serde(default)]
-    in_person: BTreeMap<String, BTreeMap<String, u32>>,
+    in_person: ByPair<u32>,
     /// member → stakeholder → the latest interaction both took part in (any time).
-    #[serde(default)]
-    pair_last: BTreeMap<String, BTreeMap<String, DateTime<Utc>>>,
+    #[serde(
+        default,
+        serialize_with = "crate::event::instant::serialize_nested_values"
+    )]
+    pair_last: ByPair<DateTime<Utc>>,
     bow_tie: VecDeque<InWindow>,
     /// member → interactions in the bow-tie window in which it took part (once each).
     bow_tie_members: BTreeMap<String, usize>,
     /// stakeholder → the latest interaction it took part in.
+    #[serde(serialize_with = "crate::event::instant::serialize_values")]
     last_seen: HashMap<String, DateTime<Utc>>,
+    #[serde(serialize_with = "crate::event::instant::serialize_opt")]
     last_any: Option<DateTime<Utc>>,
 }
 
@@ -137,7 +155,7 @@ impl Contacts {
     /// Keeps the latest meeting of each pair.
     fn note_pairs_met(&mut self, members: &[String], stakeholders: &[String], at: DateTime<Utc>) {
         for m in members {
-            let row = row_of(&mut self.pair_last, m);
+            let row = hashed_row_of(&mut self.pair_last, m);
             for s in stakeholders {
                 match row.get_mut(s) {
                     Some(e) => *e = (*e).max(at),
@@ -155,9 +173,9 @@ impl Contacts {
             return;
         }
         for m in &w.members {
-            let row = row_of(&mut self.in_person, m);
+            let row = hashed_row_of(&mut self.in_person, m);
             for s in &w.stakeholders {
-                let n = row_of(row, s);
+                let n = hashed_row_of(row, s);
                 *n = (i64::from(*n) + delta).max(0) as u32;
                 if *n == 0 {
                     row.remove(s);
@@ -173,9 +191,9 @@ impl Contacts {
     fn count_pairs(&mut self, w: &InWindow, started: &mut Pairs) {
         self.count_in_person(w, 1);
         for m in &w.members {
-            let row = row_of(&mut self.pairs, m);
+            let row = hashed_row_of(&mut self.pairs, m);
             for s in &w.stakeholders {
-                let n = row_of(row, s);
+                let n = hashed_row_of(row, s);
                 if *n == 0 {
                     started.push((m.clone(), s.clone()));
                 }
@@ -345,9 +363,7 @@ impl Contacts {
 
     /// What is known of one pair now (`last`: its latest meeting).
     fn pair(&self, m: &str, s: &str, last: Option<DateTime<Utc>>) -> PairContact {
-        let count = |t: &BTreeMap<String, BTreeMap<String, u32>>| {
-            t.get(m).and_then(|r| r.get(s)).copied().unwrap_or(0)
-        };
+        let count = |t: &ByPair<u32>| t.get(m).and_then(|r| r.get(s)).copied().unwrap_or(0);
         PairContact {
             last,
             recent: count(&self.pairs),
