@@ -25,6 +25,31 @@ pub struct Checkpoint {
     pub alerts: AlertTracker,
 }
 
+/// A checkpoint's parts borrowed from a walk in progress: it serializes as the
+/// [`Checkpoint`] it would be, without the copy.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct CheckpointRef<'a> {
+    pub position: &'a Position,
+    pub stage: &'a StageTracker,
+    pub alerts: &'a AlertTracker,
+}
+
+impl CheckpointRef<'_> {
+    /// The instant it was taken at (`None` for the start).
+    pub fn instant(&self) -> Option<DateTime<Utc>> {
+        self.position.instant
+    }
+
+    /// The checkpoint, copied.
+    pub fn to_owned(self) -> Checkpoint {
+        Checkpoint {
+            position: self.position.clone(),
+            stage: self.stage.clone(),
+            alerts: self.alerts.clone(),
+        }
+    }
+}
+
 /// The result of a walk to a selection's as-of time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Walked {
@@ -95,6 +120,20 @@ impl Checkpoint {
         every: usize,
         policy: &Policy,
     ) -> (Vec<Checkpoint>, Checkpoint) {
+        let mut taken = Vec::new();
+        let last = self.walk_all_into(events, every, policy, |c| taken.push(c.to_owned()));
+        (taken, last)
+    }
+
+    /// [`Checkpoint::walk_all`], showing each regular checkpoint to `taken` as it is reached
+    /// (borrowed: a save encodes it there, with no copy made); returns the final one.
+    pub fn walk_all_into(
+        self,
+        events: Vec<&StoredEvent>,
+        every: usize,
+        policy: &Policy,
+        mut taken: impl FnMut(CheckpointRef<'_>),
+    ) -> Checkpoint {
         let Checkpoint {
             position,
             mut stage,
@@ -102,7 +141,6 @@ impl Checkpoint {
         } = self;
         let every = every.max(1);
         let mut w = Walker::resume(events, position, policy);
-        let mut taken = Vec::new();
         loop {
             let entered = w.position.entered;
             let next = (entered / every + 1) * every;
@@ -113,21 +151,20 @@ impl Checkpoint {
                 let mut observers: [&mut dyn Observer; 2] = [&mut stage, &mut alerts];
                 w.run_until(t, &mut observers);
             }
-            taken.push(Checkpoint {
-                position: w.position.clone(),
-                stage: stage.clone(),
-                alerts: alerts.clone(),
+            taken(CheckpointRef {
+                position: &w.position,
+                stage: &stage,
+                alerts: &alerts,
             });
         }
         if let Some(t) = w.last_event_instant() {
             let mut observers: [&mut dyn Observer; 2] = [&mut stage, &mut alerts];
             w.run_until(t, &mut observers);
         }
-        let last = Checkpoint {
+        Checkpoint {
             position: w.position,
             stage,
             alerts,
-        };
-        (taken, last)
+        }
     }
 }

@@ -19,7 +19,7 @@ pub mod timeline;
 pub mod walk;
 
 pub use alerts::{AlertTracker, OpenAlert};
-pub use checkpoint::{Checkpoint, Walked};
+pub use checkpoint::{Checkpoint, CheckpointRef, Walked};
 pub use stage::StageTracker;
 pub use step::{Cause, Observer, Step};
 pub use walk::{walk, Position, Walker};

@@ -25,7 +25,7 @@
 //! orphaned between the index and the removal) are removed when the cache is cleared.
 
 use crate::error::{Error, Result};
-use crate::history::Checkpoint;
+use crate::history::{Checkpoint, CheckpointRef};
 use crate::store::Store;
 use crate::view::Policy;
 use chrono::{DateTime, Utc};
@@ -78,12 +78,41 @@ impl Slot {
     }
 }
 
+/// A regular checkpoint's instant and slot.
+type Placed = (DateTime<Utc>, Slot);
+
 /// An account's record in `checkpoint_finals`.
 #[derive(Serialize, Deserialize)]
 struct Head {
     meta: Meta,
     /// Where the final checkpoint lies.
     last: Slot,
+}
+
+/// A walk's regular checkpoints, encoded back to back as they are reached (the body of the
+/// file a save writes), each with its instant and place in the body.
+#[derive(Default)]
+pub struct Taken {
+    body: Vec<u8>,
+    /// (instant, offset, length) of each checkpoint in `body`.
+    at: Vec<(DateTime<Utc>, u64, u64)>,
+    /// The first encoding error, if any (the save reports it).
+    failed: Option<Error>,
+}
+
+impl Taken {
+    /// Encodes a checkpoint (one without an instant, the start, is not kept).
+    pub fn push(&mut self, c: CheckpointRef<'_>) {
+        let Some(t) = c.instant() else { return };
+        if self.failed.is_some() {
+            return;
+        }
+        let offset = self.body.len() as u64;
+        match encode_into(&mut self.body, &c) {
+            Ok(()) => self.at.push((t, offset, self.body.len() as u64 - offset)),
+            Err(e) => self.failed = Some(e),
+        }
+    }
 }
 
 /// The checkpoints of a store.
@@ -179,28 +208,34 @@ impl Cache {
         Ok(serde_json::from_slice(&bytes).ok())
     }
 
-    /// Writes checkpoints back to back to a new file; returns each one's slot.
-    fn write<'c>(
-        &self,
-        checkpoints: impl IntoIterator<Item = &'c Checkpoint>,
-    ) -> Result<Vec<Slot>> {
-        let file = self.db.generate_id().map_err(storage)?;
-        let mut body = Vec::new();
-        let mut slots = Vec::new();
-        for c in checkpoints {
-            let offset = body.len() as u64;
-            encode_into(&mut body, c)?;
-            slots.push(Slot {
-                file,
-                offset,
-                len: body.len() as u64 - offset,
-            });
+    /// Writes the regular checkpoints and the final one back to back to a new file; returns
+    /// each regular one's instant and slot, and the final one's slot.
+    fn write(&self, taken: Taken, last: &Checkpoint) -> Result<(Vec<Placed>, Slot)> {
+        let Taken {
+            mut body,
+            at,
+            failed,
+        } = taken;
+        if let Some(e) = failed {
+            return Err(e);
         }
+        let file = self.db.generate_id().map_err(storage)?;
+        let offset = body.len() as u64;
+        encode_into(&mut body, last)?;
+        let last = Slot {
+            file,
+            offset,
+            len: body.len() as u64 - offset,
+        };
         let path = self.path(file);
         std::fs::write(&path, body).map_err(|e| {
             Error::Storage(format!("cannot write checkpoint {}: {e}", path.display()))
         })?;
-        Ok(slots)
+        let slots = at
+            .into_iter()
+            .map(|(t, offset, len)| (t, Slot { file, offset, len }))
+            .collect();
+        Ok((slots, last))
     }
 
     /// The files that an account's slots name.
@@ -298,25 +333,15 @@ impl Cache {
 
     /// Saves new regular checkpoints, the final one and the meta record (the checkpoints in
     /// one new file).
-    pub fn save(
-        &self,
-        account: &str,
-        taken: &[Checkpoint],
-        last: &Checkpoint,
-        meta: &Meta,
-    ) -> Result<()> {
-        let taken: Vec<(DateTime<Utc>, &Checkpoint)> = taken
-            .iter()
-            .filter_map(|c| Some((c.instant()?, c)))
-            .collect();
-        let mut slots = self.write(taken.iter().map(|(_, c)| *c).chain([last]))?;
+    pub fn save(&self, account: &str, taken: Taken, last: &Checkpoint, meta: &Meta) -> Result<()> {
+        let (slots, last) = self.write(taken, last)?;
         let head = Head {
             meta: meta.clone(),
-            last: slots.pop().expect("the final checkpoint's slot"),
+            last,
         };
         let mut batch = sled::Batch::default();
         let mut replaced = std::collections::BTreeSet::new();
-        for ((t, _), slot) in taken.iter().zip(&slots) {
+        for (t, slot) in &slots {
             let k = key(account, *t);
             if let Some(v) = self.index.get(&k).map_err(storage)? {
                 replaced.extend(Slot::decode(&v).map(|s| s.file));

@@ -337,7 +337,8 @@ impl<'a> Query<'a> {
         from: Checkpoint,
         events: Vec<&StoredEvent>,
     ) -> Result<()> {
-        let (taken, last) = from.walk_all(events, self.every, self.policy);
+        let mut taken = cache::Taken::default();
+        let last = from.walk_all_into(events, self.every, self.policy, |c| taken.push(c));
         let (Some(last_instant), Some(max_recorded)) =
             (last.position.instant, last.position.max_recorded)
         else {
@@ -349,7 +350,7 @@ impl<'a> Query<'a> {
             last_instant,
             max_recorded,
         };
-        self.cache.save(account, &taken, &last, &meta)
+        self.cache.save(account, taken, &last, &meta)
     }
 
     /// Brings the checkpoints of these accounts up to date (after an append).
