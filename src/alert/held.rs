@@ -242,9 +242,10 @@ pub fn held_at<'f>(frame: &'f Frame, once_cooperative: bool, policy: &Policy) ->
     // `within(l, t, lapse)` is `l ≤ t && t − lapse ≤ l`, and `t − added ≥ lapse` is
     // `added ≤ t − lapse`: the instant computed once, not for every stakeholder.
     let lapse_from = t - days(policy.engagement_lapse_days);
-    for (k, last) in cov.key_stakeholders.iter().zip(last_seen) {
+    let mut key_alerts = |k: &'f crate::view::coverage::KeyStakeholder,
+                          stakeholder: &'f crate::model::Stakeholder,
+                          last: Option<DateTime<Utc>>| {
         // Names as the state holds them (a commitment until revealed at output, SPEC 10).
-        let stakeholder = &state.stakeholders[&k.stakeholder_id];
         let (id, name) = (k.stakeholder_id.as_str(), stakeholder.name.as_str());
         match k.coverage {
             0 => hold(
@@ -276,20 +277,7 @@ pub fn held_at<'f>(frame: &'f Frame, once_cooperative: bool, policy: &Policy) ->
                 },
             );
         }
-    }
-    for m in &cov.members {
-        if !m.sole_links.is_empty() && !m.successor_ready {
-            hold(
-                Kind::SuccessionGap,
-                &m.member_id,
-                DetailRef::SuccessionGap {
-                    name: &state.members[&m.member_id].name,
-                    sole_links: &m.sole_links,
-                    successor: m.successor.as_deref(),
-                },
-            );
-        }
-    }
+    };
     // The critical roles some active stakeholder holds, and the departed who held any.
     let holds = |s: &crate::model::Stakeholder| {
         let mut r = [false; 3];
@@ -305,7 +293,13 @@ pub fn held_at<'f>(frame: &'f Frame, once_cooperative: bool, policy: &Policy) ->
     };
     let mut held = [false; 3];
     let mut departed = Vec::new();
+    // One pass over the stakeholders in id order, the key stakeholders (in id order too, a
+    // subset) met on the way: no lookup by id for each; any not met are looked up after.
+    let mut keys = cov.key_stakeholders.iter().zip(last_seen).peekable();
     for (id, s) in &state.stakeholders {
+        if let Some((k, last)) = keys.next_if(|(k, _)| k.stakeholder_id == *id) {
+            key_alerts(k, s, last);
+        }
         let roles = holds(s);
         if s.active {
             for (h, r) in held.iter_mut().zip(roles) {
@@ -313,6 +307,22 @@ pub fn held_at<'f>(frame: &'f Frame, once_cooperative: bool, policy: &Policy) ->
             }
         } else if roles.contains(&true) {
             departed.push((id, s, roles));
+        }
+    }
+    for (k, last) in keys {
+        key_alerts(k, &state.stakeholders[&k.stakeholder_id], last);
+    }
+    for m in &cov.members {
+        if !m.sole_links.is_empty() && !m.successor_ready {
+            hold(
+                Kind::SuccessionGap,
+                &m.member_id,
+                DetailRef::SuccessionGap {
+                    name: &state.members[&m.member_id].name,
+                    sole_links: &m.sole_links,
+                    successor: m.successor.as_deref(),
+                },
+            );
         }
     }
     for (id, s, roles) in departed {
