@@ -55,6 +55,9 @@ enum Cmd {
         store: Option<String>,
         #[arg(long, default_value = "kamlog")]
         prefix: String,
+        /// Events gathered per pass over the log (default: what `kamlog rebuild` uses).
+        #[arg(long)]
+        chunk: Option<u64>,
     },
     /// View latency on one large account: "now" from the snapshot, and --as-of in the past.
     View {
@@ -174,7 +177,8 @@ fn main() {
             data,
             store,
             prefix,
-        } => rebuild(&data, store, &prefix),
+            chunk,
+        } => rebuild(&data, store, &prefix, chunk),
         Cmd::Bus {
             events,
             samples,
@@ -303,7 +307,7 @@ fn append(store: &Store, writers: usize, count: usize) {
     );
 }
 
-fn rebuild(data: &Path, cluster: Option<String>, prefix: &str) {
+fn rebuild(data: &Path, cluster: Option<String>, prefix: &str, chunk: Option<u64>) {
     // On a cluster: a cold start, the mirror read from the cluster into a fresh `data`.
     let start = Instant::now();
     let store = match &cluster {
@@ -370,6 +374,10 @@ fn rebuild(data: &Path, cluster: Option<String>, prefix: &str) {
     let start = Instant::now();
     let policy = kamlog::view::Policy::default();
     let accounts = kamlog::query::Query::new(&store, &policy)
+        .map(|q| match chunk {
+            Some(events) => q.with_build_chunk(events),
+            None => q,
+        })
         .and_then(|q| q.rebuild_all())
         .expect("rebuild");
     let secs = start.elapsed().as_secs_f64();
