@@ -24,8 +24,14 @@ use chrono::{DateTime, Utc};
 /// Events between two regular checkpoints of an account.
 pub const CHECKPOINT_EVERY: usize = 512;
 
-/// At most this many events are held in memory while checkpoints are built from the log.
+/// At most this many events are gathered per pass over the log when the checkpoints of new
+/// accounts are built (an import): the import keeps its writer's caches as well, and peaks
+/// under 500 MiB on the 1M workload with this.
 pub const BUILD_CHUNK_EVENTS: u64 = 100_000;
+
+/// The same for a full rebuild, which holds nothing else: fewer passes over the log (each
+/// reads nearly every page) for ~200 MiB more at the peak (BENCHMARKS.md).
+pub const REBUILD_CHUNK_EVENTS: u64 = 250_000;
 
 /// Questions about the accounts of one store, under one policy.
 pub struct Query<'a> {
@@ -33,8 +39,9 @@ pub struct Query<'a> {
     policy: &'a Policy,
     cache: Cache,
     every: usize,
-    /// At most this many events are gathered per pass over the log by a rebuild.
-    chunk: u64,
+    /// At most this many events gathered per pass over the log (`None`: the operation's
+    /// default, [`BUILD_CHUNK_EVENTS`] or [`REBUILD_CHUNK_EVENTS`]).
+    chunk: Option<u64>,
     /// Whether answers show personal values from the vault (SPEC 10); the bus's views
     /// bucket does not: there, people keep their commitments.
     reveal: bool,
@@ -47,7 +54,7 @@ impl<'a> Query<'a> {
             policy,
             cache: Cache::open(store)?,
             every: CHECKPOINT_EVERY,
-            chunk: BUILD_CHUNK_EVENTS,
+            chunk: None,
             reveal: true,
         })
     }
@@ -80,7 +87,7 @@ impl<'a> Query<'a> {
     /// Gathers at most `events` events per pass over the log when checkpoints are built
     /// from it (tests use small numbers, to make many passes).
     pub fn with_build_chunk(mut self, events: u64) -> Query<'a> {
-        self.chunk = events.max(1);
+        self.chunk = Some(events.max(1));
         self
     }
 
@@ -379,7 +386,7 @@ impl<'a> Query<'a> {
             }
         }
         let n = fresh.len() + stale.len();
-        self.build_from_log(fresh)?;
+        self.build_from_log(fresh, self.chunk.unwrap_or(BUILD_CHUNK_EVENTS))?;
         self.each_in_parallel(&stale, |a| self.refresh(a))?;
         self.store.flush()?;
         Ok(n)
@@ -391,22 +398,22 @@ impl<'a> Query<'a> {
         let old = self.cache.forget_all()?;
         let heads = self.store.heads()?;
         let n = heads.len();
-        self.build_from_log(heads)?;
+        self.build_from_log(heads, self.chunk.unwrap_or(REBUILD_CHUNK_EVENTS))?;
         self.store.flush()?;
         self.cache.remove(old)?;
         Ok(n)
     }
 
     /// Builds the checkpoints of these accounts from scratch, reading the log sequentially.
-    /// Accounts are taken in groups of at most [`BUILD_CHUNK_EVENTS`] events (so that memory
+    /// Accounts are taken in groups of at most `chunk` events (so that memory
     /// stays bounded): a reader thread gathers each group's stored envelopes, undecoded, by one
     /// pass over the pages that hold them (their positions come from the accounts' stream
     /// index) while the group before it is decoded and walked on every core.
-    fn build_from_log(&self, heads: Vec<Head>) -> Result<()> {
+    fn build_from_log(&self, heads: Vec<Head>, chunk: u64) -> Result<()> {
         let mut chunks: Vec<Vec<Head>> = Vec::new();
         let mut size = 0u64;
         for h in heads {
-            if chunks.is_empty() || size + h.version > self.chunk {
+            if chunks.is_empty() || size + h.version > chunk {
                 chunks.push(Vec::new());
                 size = 0;
             }
@@ -553,12 +560,14 @@ impl Gathered {
 }
 
 impl RawEvents {
+    /// The events, decoded for the walk (without their hash chain: see
+    /// [`StoredEvent::decode_for_walk`]).
     fn decode(&self) -> Result<Vec<StoredEvent>> {
         let mut start = 0;
         self.ends
             .iter()
             .map(|&(p, end)| {
-                let e = StoredEvent::decode(&self.bytes[start..end]).map_err(|e| {
+                let e = StoredEvent::decode_for_walk(&self.bytes[start..end]).map_err(|e| {
                     Error::Corrupt(format!("event at position {p} cannot be read: {e}"))
                 });
                 start = end;
