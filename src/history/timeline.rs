@@ -13,6 +13,7 @@ use super::step::{Observer, Step};
 use crate::event::{EventData, StoredEvent};
 use crate::model::AccountState;
 use crate::view::classification::quadrant;
+use crate::view::coverage::Coverage;
 use crate::view::stage::infer;
 use crate::view::value::status;
 use crate::view::{dec_str, Frame, Policy};
@@ -35,12 +36,10 @@ pub struct Entry<'a> {
 }
 
 /// The figures whose changes the timeline reports.
-#[derive(PartialEq)]
 struct Digest {
-    coverage: BTreeMap<String, usize>,
-    sole_links: BTreeMap<String, Vec<String>>,
-    coverage_ratio: String,
-    bow_tie: bool,
+    /// The frame's coverage, shared with the walk: key stakeholders' coverage, members' sole
+    /// links, the coverage ratio and the bow-tie flag are read from it.
+    coverage: std::rc::Rc<Coverage>,
     inferred: crate::view::stage::Stage,
     declared: Option<String>,
     /// Shared with the previous digest while no promise's status changed.
@@ -48,14 +47,55 @@ struct Digest {
     quadrant: Option<&'static str>,
 }
 
-fn digest(frame: &Frame, once_cooperative: bool, policy: &Policy, prev: Option<&Digest>) -> Digest {
+impl PartialEq for Digest {
+    fn eq(&self, other: &Digest) -> bool {
+        // The same coverage while the walk changed nothing it depends on; otherwise the
+        // figures the timeline reports of it.
+        (std::rc::Rc::ptr_eq(&self.coverage, &other.coverage)
+            || (coverage_of(&self.coverage) == coverage_of(&other.coverage)
+                && sole_links_of(&self.coverage) == sole_links_of(&other.coverage)
+                && dec_str(self.coverage.coverage_ratio) == dec_str(other.coverage.coverage_ratio)
+                && self.coverage.bow_tie == other.coverage.bow_tie))
+            && self.inferred == other.inferred
+            && self.declared == other.declared
+            && self.promises == other.promises
+            && self.quadrant == other.quadrant
+    }
+}
+
+/// Each key stakeholder's coverage.
+fn coverage_of(c: &Coverage) -> BTreeMap<&str, usize> {
+    c.key_stakeholders
+        .iter()
+        .map(|k| (k.stakeholder_id.as_str(), k.coverage))
+        .collect()
+}
+
+/// Each member's sole links, for those who have any.
+fn sole_links_of(c: &Coverage) -> BTreeMap<&str, &[String]> {
+    c.members
+        .iter()
+        .filter(|m| !m.sole_links.is_empty())
+        .map(|m| (m.member_id.as_str(), m.sole_links.as_slice()))
+        .collect()
+}
+
+/// The digest of a frame; `prev`'s promise statuses are shared when none changed (its
+/// promise ids are compared too unless `same_ids` says they cannot have changed).
+fn digest(
+    frame: &Frame,
+    once_cooperative: bool,
+    policy: &Policy,
+    prev: Option<&Digest>,
+    same_ids: bool,
+) -> Digest {
     let (state, t) = (frame.state, frame.instant);
     let unchanged = prev.filter(|p| {
         p.promises.len() == state.promises.len()
             && p.promises
                 .iter()
                 .zip(&state.promises)
-                .all(|((a, sa), (b, pb))| a == b && *sa == status(pb, t))
+                .all(|((a, sa), (b, pb))| (same_ids || a == b) && *sa == status(pb, t))
     });
     let promises = match unchanged {
         Some(p) => p.promises.clone(),
@@ -67,22 +107,9 @@ fn digest(frame: &Frame, once_cooperative: bool, policy: &Policy, prev: Option<&
                 .collect(),
         ),
     };
-    let c = frame.coverage(policy);
     let ev = frame.evidence(once_cooperative, policy);
     Digest {
-        coverage: c
-            .key_stakeholders
-            .iter()
-            .map(|k| (k.stakeholder_id.clone(), k.coverage))
-            .collect(),
-        sole_links: c
-            .members
-            .iter()
-            .filter(|m| !m.sole_links.is_empty())
-            .map(|m| (m.member_id.clone(), m.sole_links.clone()))
-            .collect(),
-        coverage_ratio: dec_str(c.coverage_ratio),
-        bow_tie: c.bow_tie,
+        coverage: frame.coverage_shared(policy).clone(),
         inferred: infer(&ev, t, policy),
         declared: state.assessments.last().map(|a| a.stage.clone()),
         promises,
@@ -98,42 +125,52 @@ fn diff(before: &Digest, after: &Digest) -> Vec<String> {
     if before == after {
         return out; // most events change nothing a digest holds
     }
-    let ids: BTreeSet<&String> = before
-        .coverage
+    let (coverage_before, coverage_after) =
+        (coverage_of(&before.coverage), coverage_of(&after.coverage));
+    let ids: BTreeSet<&str> = coverage_before
         .keys()
-        .chain(after.coverage.keys())
+        .chain(coverage_after.keys())
+        .copied()
         .collect();
     for id in ids {
-        match (before.coverage.get(id), after.coverage.get(id)) {
+        match (coverage_before.get(id), coverage_after.get(id)) {
             (None, Some(n)) => out.push(format!("key stakeholder {id} (coverage {n})")),
             (Some(_), None) => out.push(format!("{id} no longer a key stakeholder")),
             (Some(a), Some(b)) if a != b => out.push(format!("coverage {id} {a} → {b}")),
             _ => {}
         }
     }
-    let members: BTreeSet<&String> = before
-        .sole_links
+    let (sole_before, sole_after) = (
+        sole_links_of(&before.coverage),
+        sole_links_of(&after.coverage),
+    );
+    let members: BTreeSet<&str> = sole_before
         .keys()
-        .chain(after.sole_links.keys())
+        .chain(sole_after.keys())
+        .copied()
         .collect();
     for m in members {
-        let (a, b) = (before.sole_links.get(m), after.sole_links.get(m));
+        let (a, b) = (sole_before.get(m), sole_after.get(m));
         if a != b {
-            let show = |v: Option<&Vec<String>>| match v {
+            let show = |v: Option<&&[String]>| match v {
                 Some(v) => v.join(","),
                 None => "none".to_string(),
             };
             out.push(format!("sole links of {m} {} → {}", show(a), show(b)));
         }
     }
-    if before.coverage_ratio != after.coverage_ratio {
-        out.push(format!(
-            "coverage ratio {} → {}",
-            before.coverage_ratio, after.coverage_ratio
-        ));
+    let ratio = (
+        dec_str(before.coverage.coverage_ratio),
+        dec_str(after.coverage.coverage_ratio),
+    );
+    if ratio.0 != ratio.1 {
+        out.push(format!("coverage ratio {} → {}", ratio.0, ratio.1));
     }
-    if before.bow_tie != after.bow_tie {
-        out.push(format!("bow-tie {} → {}", before.bow_tie, after.bow_tie));
+    if before.coverage.bow_tie != after.coverage.bow_tie {
+        out.push(format!(
+            "bow-tie {} → {}",
+            before.coverage.bow_tie, after.coverage.bow_tie
+        ));
     }
     if before.inferred != after.inferred {
         out.push(format!(
@@ -177,6 +214,12 @@ pub struct Timeline<'a> {
     once_cooperative: bool,
     /// The digest after the last entry (`None` before the first instant).
     before: Option<Digest>,
+    /// Whether an event since that digest may have added or removed a promise: one that
+    /// promises or retracts, or one that entered after a later one in stream order (which
+    /// may refold the state).
+    promise_ids_moved: bool,
+    /// The highest version that has entered.
+    max_version: u64,
     late: BTreeSet<u64>,
     by_version: HashMap<u64, &'a StoredEvent>,
     retracted_by: HashMap<&'a str, &'a str>,
@@ -207,6 +250,8 @@ impl<'a> Timeline<'a> {
             account_id: account_id.to_string(),
             once_cooperative: false,
             before: None,
+            promise_ids_moved: true,
+            max_version: 0,
             late,
             by_version: events.iter().map(|e| (e.version, *e)).collect(),
             retracted_by,
@@ -216,12 +261,19 @@ impl<'a> Timeline<'a> {
 
     /// What changed since the last entry; remembers the new digest.
     fn changes(&mut self, frame: &Frame, once: bool, policy: &Policy) -> Vec<String> {
-        let d = digest(frame, once, policy, self.before.as_ref());
+        let same_ids = !std::mem::take(&mut self.promise_ids_moved);
+        let d = digest(frame, once, policy, self.before.as_ref(), same_ids);
         let before = match self.before.take() {
             Some(b) => b,
             None => {
                 let empty = AccountState::new(&self.account_id);
-                digest(&Frame::new(&empty, frame.instant), false, policy, None)
+                digest(
+                    &Frame::new(&empty, frame.instant),
+                    false,
+                    policy,
+                    None,
+                    false,
+                )
             }
         };
         let changes = diff(&before, &d);
@@ -261,6 +313,11 @@ impl Observer for Timeline<'_> {
     }
 
     fn after_event(&mut self, event: &StoredEvent, step: &Step, policy: &Policy) {
+        self.promise_ids_moved |= matches!(
+            event.data,
+            EventData::ValuePromised(_) | EventData::EventRetracted(_)
+        ) || event.version < self.max_version;
+        self.max_version = self.max_version.max(event.version);
         // As if the instant ended with this event: rule 1's memory as it would then be.
         let once = self.once_cooperative || step.frame.cooperative_or_higher(policy);
         let changes = self.changes(&step.frame, once, policy);
@@ -310,7 +367,8 @@ pub fn timeline_since<'a>(
     if let Some(instant) = w.position.instant {
         t.once_cooperative = once.0;
         let frame = Frame::with_contacts(&w.position.state, instant, &w.position.contacts);
-        t.before = Some(digest(&frame, t.once_cooperative, policy, None));
+        t.before = Some(digest(&frame, t.once_cooperative, policy, None, false));
+        t.max_version = w.position.max_version;
     }
     w.run_until(until, &mut [&mut t]);
     t.entries

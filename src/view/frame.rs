@@ -142,6 +142,12 @@ impl<'a> Frame<'a> {
     /// The coverage figures (with people's names only in a frame that scans the state; see
     /// [`coverage::coverage_from_links`]).
     pub fn coverage(&self, policy: &Policy) -> &Coverage {
+        self.coverage_shared(policy)
+    }
+
+    /// The coverage as the walk carries it from frame to frame: while nothing it depends on
+    /// changed, the next frame holds the same one (`Rc::ptr_eq`).
+    pub fn coverage_shared(&self, policy: &Policy) -> &Rc<Coverage> {
         self.coverage.get_or_init(|| {
             let links = self.links(policy);
             // The walk's frames (with contacts) feed conditions and digests, never a view.
