@@ -50,12 +50,25 @@ struct Digest {
 impl PartialEq for Digest {
     fn eq(&self, other: &Digest) -> bool {
         // The same coverage while the walk changed nothing it depends on; otherwise the
-        // figures the timeline reports of it.
-        (std::rc::Rc::ptr_eq(&self.coverage, &other.coverage)
-            || (coverage_of(&self.coverage) == coverage_of(&other.coverage)
-                && sole_links_of(&self.coverage) == sole_links_of(&other.coverage)
-                && dec_str(self.coverage.coverage_ratio) == dec_str(other.coverage.coverage_ratio)
-                && self.coverage.bow_tie == other.coverage.bow_tie))
+        // figures the timeline reports of it, in the coverage's order (a difference of order
+        // alone only makes `diff` look closer, and find nothing).
+        let (a, b) = (&self.coverage, &other.coverage);
+        fn keys(c: &Coverage) -> impl Iterator<Item = (&str, usize)> {
+            c.key_stakeholders
+                .iter()
+                .map(|k| (k.stakeholder_id.as_str(), k.coverage))
+        }
+        fn sole(c: &Coverage) -> impl Iterator<Item = (&str, &[String])> {
+            c.members
+                .iter()
+                .filter(|m| !m.sole_links.is_empty())
+                .map(|m| (m.member_id.as_str(), m.sole_links.as_slice()))
+        }
+        (std::rc::Rc::ptr_eq(a, b)
+            || (a.bow_tie == b.bow_tie
+                && keys(a).eq(keys(b))
+                && sole(a).eq(sole(b))
+                && dec_str(a.coverage_ratio) == dec_str(b.coverage_ratio)))
             && self.inferred == other.inferred
             && self.declared == other.declared
             && self.promises == other.promises
