@@ -198,17 +198,35 @@ fn diff(before: &Digest, after: &Digest) -> Vec<String> {
             after.declared.as_deref().unwrap_or("none")
         ));
     }
-    let promises: BTreeSet<&String> = before
-        .promises
-        .keys()
-        .chain(after.promises.keys())
-        .collect();
-    for id in promises {
-        match (before.promises.get(id), after.promises.get(id)) {
-            (None, Some(st)) => out.push(format!("promise {id} {st}")),
-            (Some(_), None) => out.push(format!("promise {id} no longer stands")),
-            (Some(old), Some(st)) if old != st => out.push(format!("promise {id} {old} → {st}")),
-            _ => {}
+    // Both maps in id order, walked side by side (an account may hold a thousand promises).
+    if !std::rc::Rc::ptr_eq(&before.promises, &after.promises) {
+        let (mut a, mut b) = (
+            before.promises.iter().peekable(),
+            after.promises.iter().peekable(),
+        );
+        loop {
+            match (a.peek(), b.peek()) {
+                (None, None) => break,
+                (Some((x, old)), Some((y, st))) if x == y => {
+                    if old != st {
+                        out.push(format!("promise {x} {old} → {st}"));
+                    }
+                    a.next();
+                    b.next();
+                }
+                (Some((x, _)), Some((y, _))) if x < y => {
+                    out.push(format!("promise {x} no longer stands"));
+                    a.next();
+                }
+                (Some((x, _)), None) => {
+                    out.push(format!("promise {x} no longer stands"));
+                    a.next();
+                }
+                (_, Some((y, st))) => {
+                    out.push(format!("promise {y} {st}"));
+                    b.next();
+                }
+            }
         }
     }
     if before.quadrant != after.quadrant {

@@ -142,13 +142,20 @@ impl Contacts {
         self.pair_last.clear();
         for i in &state.interactions {
             self.note_pairs_met(&i.members, &i.stakeholders, i.occurred_at);
-            for s in &i.stakeholders {
-                let e = self.last_seen.entry(s.clone()).or_insert(i.occurred_at);
-                if i.occurred_at > *e {
-                    *e = i.occurred_at;
+            self.note_seen(&i.stakeholders, i.occurred_at);
+            self.last_any = self.last_any.max(Some(i.occurred_at));
+        }
+    }
+
+    /// Keeps the latest interaction of each stakeholder (a key copied only when new).
+    fn note_seen(&mut self, stakeholders: &[String], at: DateTime<Utc>) {
+        for s in stakeholders {
+            match self.last_seen.get_mut(s.as_str()) {
+                Some(e) => *e = (*e).max(at),
+                None => {
+                    self.last_seen.insert(s.clone(), at);
                 }
             }
-            self.last_any = self.last_any.max(Some(i.occurred_at));
         }
     }
 
@@ -288,14 +295,7 @@ impl Contacts {
         self.count_pairs(&w, &mut started);
         self.count_members(&w, 1);
         self.note_pairs_met(&w.members, &w.stakeholders, w.at);
-        for s in &w.stakeholders {
-            match self.last_seen.get_mut(s.as_str()) {
-                Some(e) => *e = (*e).max(w.at),
-                None => {
-                    self.last_seen.insert(s.clone(), w.at);
-                }
-            }
-        }
+        self.note_seen(&w.stakeholders, w.at);
         if self.last_any.is_none_or(|l| w.at > l) {
             self.last_any = Some(w.at);
         }
