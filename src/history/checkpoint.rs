@@ -75,6 +75,15 @@ impl Checkpoint {
         self.position.instant
     }
 
+    /// Its parts, borrowed.
+    pub fn as_ref(&self) -> CheckpointRef<'_> {
+        CheckpointRef {
+            position: &self.position,
+            stage: &self.stage,
+            alerts: &self.alerts,
+        }
+    }
+
     /// Whether a walk over `sel`'s events would pass through this checkpoint.
     pub fn serves(&self, sel: &Selection) -> bool {
         self.position.instant.is_none_or(|c| c <= sel.as_of)

@@ -310,7 +310,7 @@ impl<'a> Query<'a> {
             .any(|e| matches!(e.data, EventData::EventRetracted(_)));
         match earliest {
             Some(o) if o > meta.last_instant && in_order && !retraction => {
-                self.walk_and_save(account, last, new_events.iter().collect())
+                self.walk_and_save(account, last, new_events.iter().collect(), false)
             }
             Some(from) => {
                 // Late data or a retraction changes everything from the earliest new
@@ -321,7 +321,7 @@ impl<'a> Query<'a> {
                     .latest(account, from, |c| c.instant().is_some_and(|t| t < from))?
                     .unwrap_or_else(|| Checkpoint::start(account, self.policy));
                 let events = self.store.account_events(account)?;
-                self.walk_and_save(account, start, events.iter().collect())
+                self.walk_and_save(account, start, events.iter().collect(), false)
             }
             None => Ok(()),
         }
@@ -335,17 +335,41 @@ impl<'a> Query<'a> {
             account,
             Checkpoint::start(account, self.policy),
             events.iter().collect(),
+            true,
         )
     }
 
+    /// Walks and saves an account's checkpoints. With `overlap` (a core would otherwise be
+    /// idle: one account walked alone), each regular checkpoint is copied to a second thread
+    /// that encodes it while the walk goes on; otherwise it is encoded in place, uncopied.
     fn walk_and_save(
         &self,
         account: &str,
         from: Checkpoint,
         events: Vec<&StoredEvent>,
+        overlap: bool,
     ) -> Result<()> {
-        let mut taken = cache::Taken::default();
-        let last = from.walk_all_into(events, self.every, self.policy, |c| taken.push(c));
+        let (taken, last) = if overlap {
+            std::thread::scope(|s| {
+                let (tx, rx) = std::sync::mpsc::channel::<Checkpoint>();
+                let encoder = s.spawn(move || {
+                    let mut taken = cache::Taken::default();
+                    for c in rx {
+                        taken.push(c.as_ref());
+                    }
+                    taken
+                });
+                let last = from.walk_all_into(events, self.every, self.policy, |c| {
+                    let _ = tx.send(c.to_owned());
+                });
+                drop(tx);
+                (encoder.join().expect("the encoder does not panic"), last)
+            })
+        } else {
+            let mut taken = cache::Taken::default();
+            let last = from.walk_all_into(events, self.every, self.policy, |c| taken.push(c));
+            (taken, last)
+        };
         let (Some(last_instant), Some(max_recorded)) =
             (last.position.instant, last.position.max_recorded)
         else {
@@ -434,7 +458,7 @@ impl<'a> Query<'a> {
                 };
                 // The walks wait for the first group: it is read on every core (a pass over
                 // the log reads nearly every page; 0.6 s of one core on the 1M workload).
-                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+                let cores = cores();
                 for (k, chunk) in chunks.into_iter().enumerate() {
                     let parts = if k == 0 { cores } else { 1 };
                     let gathered = Gathered::read(store, &index, &chunk, parts);
@@ -448,6 +472,8 @@ impl<'a> Query<'a> {
                 for gathered in rx.iter() {
                     let gathered = gathered?;
                     let ids: Vec<String> = gathered.accounts.keys().cloned().collect();
+                    // Fewer accounts than cores: each walk encodes on a core of its own.
+                    let overlap = ids.len() < cores();
                     let gathered = std::sync::Mutex::new(gathered);
                     self.each_in_parallel(&ids, |a| {
                         let raw = gathered
@@ -463,6 +489,7 @@ impl<'a> Query<'a> {
                             a,
                             Checkpoint::start(a, self.policy),
                             events.iter().collect(),
+                            overlap,
                         )
                     })?;
                 }
@@ -483,7 +510,7 @@ impl<'a> Query<'a> {
     ) -> Result<()> {
         let next = std::sync::atomic::AtomicUsize::new(0);
         let failed = std::sync::Mutex::new(None);
-        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let workers = cores();
         std::thread::scope(|s| {
             for _ in 0..workers.min(ids.len()) {
                 s.spawn(|| loop {
@@ -502,6 +529,11 @@ impl<'a> Query<'a> {
             None => Ok(()),
         }
     }
+}
+
+/// How many threads run at once on this machine.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// A group of accounts' stored envelopes, gathered by one pass over the pages that hold them
