@@ -12,9 +12,8 @@ use serde::{Serialize, Serializer};
 pub const RFC3339_MAX: usize = 30;
 
 /// An instant as chrono's `to_rfc3339_opts(SecondsFormat::AutoSi, true)` writes it (no
-/// fraction, or 3, 6 or 9 digits of one, and `Z`), written by hand into `buf`: chrono's
-/// formatting machinery was a third of the time spent encoding checkpoints. `None` for a
-/// year outside 0–9999 or a leap second, which chrono writes.
+/// fraction, or 3, 6 or 9 digits of one, and `Z`), written by hand into `buf`. `None` for a
+/// year outside 0–9999 or a leap second, which [`with_text`] leaves to chrono.
 pub fn rfc3339(t: DateTime<Utc>, buf: &mut [u8; RFC3339_MAX]) -> Option<&str> {
     use chrono::{Datelike, Timelike};
     let (year, nanos) = (t.year(), t.nanosecond());
@@ -56,13 +55,19 @@ pub fn rfc3339(t: DateTime<Utc>, buf: &mut [u8; RFC3339_MAX]) -> Option<&str> {
     std::str::from_utf8(&buf[..=end]).ok()
 }
 
-/// An instant (chrono writes those [`rfc3339`] does not).
-pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+/// Gives `f` an instant's text: written by [`rfc3339`], or by chrono for those it does not
+/// write.
+pub fn with_text<R>(t: DateTime<Utc>, f: impl FnOnce(&str) -> R) -> R {
     let mut buf = [0; RFC3339_MAX];
-    match rfc3339(*t, &mut buf) {
-        Some(text) => s.serialize_str(text),
-        None => s.serialize_str(&t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+    match rfc3339(t, &mut buf) {
+        Some(text) => f(text),
+        None => f(&t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
     }
+}
+
+/// An instant.
+pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    with_text(*t, |text| s.serialize_str(text))
 }
 
 /// An instant that serializes as [`serialize`] writes it (for collections of instants).

@@ -53,21 +53,10 @@ impl PartialEq for Digest {
         // figures the timeline reports of it, in the coverage's order (a difference of order
         // alone only makes `diff` look closer, and find nothing).
         let (a, b) = (&self.coverage, &other.coverage);
-        fn keys(c: &Coverage) -> impl Iterator<Item = (&str, usize)> {
-            c.key_stakeholders
-                .iter()
-                .map(|k| (k.stakeholder_id.as_str(), k.coverage))
-        }
-        fn sole(c: &Coverage) -> impl Iterator<Item = (&str, &[String])> {
-            c.members
-                .iter()
-                .filter(|m| !m.sole_links.is_empty())
-                .map(|m| (m.member_id.as_str(), m.sole_links.as_slice()))
-        }
         (std::rc::Rc::ptr_eq(a, b)
             || (a.bow_tie == b.bow_tie
-                && keys(a).eq(keys(b))
-                && sole(a).eq(sole(b))
+                && coverage_of(a).eq(coverage_of(b))
+                && sole_links_of(a).eq(sole_links_of(b))
                 && dec_str(a.coverage_ratio) == dec_str(b.coverage_ratio)))
             && self.inferred == other.inferred
             && self.declared == other.declared
@@ -76,21 +65,19 @@ impl PartialEq for Digest {
     }
 }
 
-/// Each key stakeholder's coverage.
-fn coverage_of(c: &Coverage) -> BTreeMap<&str, usize> {
+/// Each key stakeholder's coverage, in the coverage's order.
+fn coverage_of(c: &Coverage) -> impl Iterator<Item = (&str, usize)> {
     c.key_stakeholders
         .iter()
         .map(|k| (k.stakeholder_id.as_str(), k.coverage))
-        .collect()
 }
 
-/// Each member's sole links, for those who have any.
-fn sole_links_of(c: &Coverage) -> BTreeMap<&str, &[String]> {
+/// Each member's sole links, for those who have any, in the coverage's order.
+fn sole_links_of(c: &Coverage) -> impl Iterator<Item = (&str, &[String])> {
     c.members
         .iter()
         .filter(|m| !m.sole_links.is_empty())
         .map(|m| (m.member_id.as_str(), m.sole_links.as_slice()))
-        .collect()
 }
 
 /// The digest of a frame; `prev`'s promise statuses are shared when none changed (its
@@ -138,8 +125,10 @@ fn diff(before: &Digest, after: &Digest) -> Vec<String> {
     if before == after {
         return out; // most events change nothing a digest holds
     }
-    let (coverage_before, coverage_after) =
-        (coverage_of(&before.coverage), coverage_of(&after.coverage));
+    let (coverage_before, coverage_after): (BTreeMap<_, _>, BTreeMap<_, _>) = (
+        coverage_of(&before.coverage).collect(),
+        coverage_of(&after.coverage).collect(),
+    );
     let ids: BTreeSet<&str> = coverage_before
         .keys()
         .chain(coverage_after.keys())
@@ -153,9 +142,9 @@ fn diff(before: &Digest, after: &Digest) -> Vec<String> {
             _ => {}
         }
     }
-    let (sole_before, sole_after) = (
-        sole_links_of(&before.coverage),
-        sole_links_of(&after.coverage),
+    let (sole_before, sole_after): (BTreeMap<_, _>, BTreeMap<_, _>) = (
+        sole_links_of(&before.coverage).collect(),
+        sole_links_of(&after.coverage).collect(),
     );
     let members: BTreeSet<&str> = sole_before
         .keys()

@@ -29,7 +29,7 @@ pub use kind::{Header, View, ViewKind};
 pub use policy::Policy;
 
 use crate::event::StoredEvent;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use rust_decimal::{Decimal, RoundingStrategy};
 
 /// Which events a view sees: `occurred_at ≤ as_of` and, when given, `recorded_at ≤ known_at`.
@@ -69,11 +69,7 @@ pub fn dec_str(d: Decimal) -> String {
 
 /// An instant as RFC 3339 UTC (seconds, or microseconds when it has a fraction).
 pub fn time_str(t: DateTime<Utc>) -> String {
-    let mut buf = [0; crate::event::instant::RFC3339_MAX];
-    match crate::event::instant::rfc3339(t, &mut buf) {
-        Some(text) => text.to_string(),
-        None => t.to_rfc3339_opts(SecondsFormat::AutoSi, true),
-    }
+    crate::event::instant::with_text(t, str::to_string)
 }
 
 /// Days as a duration.
